@@ -1,0 +1,86 @@
+#!/usr/bin/env python3
+"""Set-up and entry commands for lbp-outcomes (standard library only).
+
+    python3.11 tasks.py pipeline   # create .venv, install the lock, run `dvc repro`
+    python3.11 tasks.py test       # create .venv, install the lock, run the test suite
+    python3.11 tasks.py setup      # only create/refresh .venv
+
+The venv lives in .venv/ at the repository root. It is (re)installed when
+requirements.lock changes: a stamp file in .venv records the hash of the lock it holds,
+so a second call costs nothing. Extra arguments are passed through to `dvc repro` or
+`pytest` (e.g. `python3.11 tasks.py test -m slow`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+LOCK = ROOT / "requirements.lock"
+STAMP = VENV / ".lock-sha256"
+BIN = VENV / "bin"
+
+
+def _lock_hash() -> str:
+    digest = hashlib.sha256(LOCK.read_bytes())
+    digest.update((ROOT / "pyproject.toml").read_bytes())
+    return digest.hexdigest()
+
+
+def _run(*cmd: str | os.PathLike, env: dict[str, str] | None = None) -> None:
+    print("+", " ".join(str(c) for c in cmd), flush=True)
+    subprocess.run([str(c) for c in cmd], check=True, cwd=ROOT, env=env)
+
+
+def setup() -> None:
+    if sys.version_info[:2] != (3, 11):
+        sys.exit(f"error: lbp-outcomes needs Python 3.11, this is {sys.version.split()[0]}")
+    want = _lock_hash()
+    if STAMP.exists() and STAMP.read_text().strip() == want:
+        return
+    if not (BIN / "python").exists():
+        print(f"creating {VENV}", flush=True)
+        venv.create(VENV, with_pip=True)
+    pip = [BIN / "python", "-m", "pip", "--disable-pip-version-check"]
+    _run(*pip, "install", "--quiet", "-r", LOCK)
+    # The lock already holds every dependency (and setuptools); install only our package.
+    _run(*pip, "install", "--quiet", "--no-deps", "--no-build-isolation", "-e", ".")
+    STAMP.write_text(want + "\n")
+
+
+def project_env() -> dict[str, str]:
+    """Environment for project commands: the venv first on PATH, telemetry off."""
+    env = dict(os.environ)
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["VIRTUAL_ENV"] = str(VENV)
+    env.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    env.setdefault("DO_NOT_TRACK", "true")
+    env.pop("PYTHONHOME", None)
+    return env
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in {"setup", "pipeline", "test"}:
+        print(__doc__)
+        return 2
+    command, rest = argv[0], argv[1:]
+    setup()
+    env = project_env()
+    try:
+        if command == "pipeline":
+            _run(BIN / "dvc", "repro", *rest, env=env)
+        elif command == "test":
+            _run(BIN / "python", "-m", "pytest", *rest, env=env)
+    except subprocess.CalledProcessError as exc:
+        return exc.returncode or 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
