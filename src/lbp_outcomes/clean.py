@@ -1,0 +1,219 @@
+"""Cleaning stage: validate each raw cohort against its data config and write typed Parquet.
+
+Inputs: data/raw/{development,external}.parquet and data/raw/manifest.json (cohort stage).
+Outputs: data/clean/{cohort}.parquet, reports/cleaning.json (CONSORT-style flow per
+cohort: rows in, rows excluded per reason, rows out, missing values per column),
+reports/cleaning.md (the same, for people) and reports/cleaning_exclusions.csv (which source
+rows were excluded and why; kept local, never sent to MLflow).
+
+Rules (see :mod:`lbp_outcomes.schema`): numeric columns must hold numbers; unit conversions
+declared in the config are applied; values outside the declared range, non-whole numbers in
+integer columns and unknown categories stop cleaning, unless the column says
+``on_out_of_range: drop``, in which case the row is excluded and counted (at most
+``cleaning.max_dropped_fraction`` of a cohort); patient ids must be present and unique; rows
+with no target at all are excluded. Rows with a missing feature are kept (imputation happens
+inside the CV folds), and rows missing some targets are kept for the others.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lbp_outcomes import paths, schema
+from lbp_outcomes.atomic import Outputs
+from lbp_outcomes.cohort.ingest import ROW
+from lbp_outcomes.config import Params
+from lbp_outcomes.dataconfig import DataConfig
+from lbp_outcomes.errors import UserError, plural, rows_text
+
+NO_TARGET = "no outcome recorded (every target missing)"
+
+
+@dataclass
+class CleanResult:
+    """A cleaned cohort and its flow. ``frame`` holds id, site, features, targets."""
+
+    frame: pd.DataFrame
+    report: dict[str, Any]
+    exclusions: list[tuple[int, str]] = field(default_factory=list)  # (source row, reason)
+
+
+def clean_cohort(raw: pd.DataFrame, cfg: DataConfig, shown: str) -> CleanResult:
+    """Validate and type one raw cohort. ``shown`` names its source file in messages.
+
+    ``raw`` has one row per patient and the ``_row`` column (1-based source row numbers),
+    which is how errors point into the file.
+    """
+    frame = raw.set_index(ROW, drop=True)
+    frame.index.name = None
+    rows_in = len(frame)
+
+    frame = _normalise(frame, cfg)
+    typed, fails = schema.validate(schema.type_schema(cfg), frame)
+    _raise_fatal(fails, cfg, shown)
+    typed = _convert_units(typed, cfg)
+
+    _, fails = schema.validate(schema.value_schema(cfg), typed)
+    _raise_fatal(fails, cfg, shown)
+
+    reasons = pd.Series(pd.NA, index=typed.index, dtype=object)
+    for failure in fails:  # only droppable failures are left
+        why = f"{failure.column}: {failure.description}"
+        unset = reasons.loc[failure.rows].isna()
+        reasons.loc[unset[unset].index] = why
+    dropped_invalid = int(reasons.notna().sum())
+    limit = cfg.cleaning.max_dropped_fraction
+    if dropped_invalid > limit * rows_in:
+        worst = max(fails, key=lambda f: len(f.rows))
+        raise UserError(
+            f"{shown}: {dropped_invalid} of {rows_in} rows ({dropped_invalid / rows_in:.0%}) have "
+            f"invalid values, more than cleaning.max_dropped_fraction={limit:g} allows to drop; "
+            f"column {worst.column!r}: {plural(len(worst.rows), 'value')} {worst.description} "
+            f"({rows_text(worst.rows, worst.values)})"
+        )
+
+    typed = _binary_targets(typed, cfg)
+    targets = list(cfg.targets)
+    no_target = typed[targets].isna().all(axis=1) & reasons.isna()
+    reasons[no_target] = NO_TARGET
+
+    keep = reasons.isna()
+    clean = typed.loc[keep, _output_columns(cfg)].copy()
+    clean[cfg.id_column] = clean[cfg.id_column].astype(str)
+    clean = clean.reset_index(drop=True)
+
+    excluded = reasons[~keep]
+    counts = excluded.value_counts(sort=False)
+    report = {
+        "source": shown,
+        "rows_in": rows_in,
+        "excluded": {str(k): int(v) for k, v in counts.items()},
+        "excluded_total": int((~keep).sum()),
+        "rows_out": len(clean),
+        "missing": {c: int(clean[c].isna().sum()) for c in _output_columns(cfg)},
+        "targets_available": {t: int(clean[t].notna().sum()) for t in targets},
+    }
+    exclusions = [(int(r), str(why)) for r, why in excluded.items()]
+    return CleanResult(clean, report, exclusions)
+
+
+def _normalise(frame: pd.DataFrame, cfg: DataConfig) -> pd.DataFrame:
+    """Text cells as the config means them: trimmed, decimal comma read, categories canonical."""
+    out = frame.copy()
+    decimal = cfg.source.csv.decimal
+    for name in schema.numeric_columns(cfg):
+        col = out[name]
+        if not pd.api.types.is_numeric_dtype(col):
+            text = col.astype("string").str.strip()
+            if decimal != ".":
+                text = text.str.replace(decimal, ".", regex=False)
+            out[name] = text.astype(object).where(text.notna() & (text != ""), np.nan)
+    for name in schema.categorical_columns(cfg):
+        out[name] = schema.to_text(out[name])
+    out[cfg.id_column] = schema.to_text(out[cfg.id_column])
+    if cfg.site_column:
+        out[cfg.site_column] = schema.to_text(out[cfg.site_column])
+    return out
+
+
+def _convert_units(frame: pd.DataFrame, cfg: DataConfig) -> pd.DataFrame:
+    for name, spec in schema.numeric_columns(cfg).items():
+        if spec.convert is not None:
+            frame[name] = frame[name] * spec.convert.factor + spec.convert.offset
+    return frame
+
+
+def _raise_fatal(fails: list[schema.Failure], cfg: DataConfig, shown: str) -> None:
+    """Raise for the first failure the config does not allow to drop (in column order)."""
+    specs = schema.numeric_columns(cfg) | schema.categorical_columns(cfg)
+    order = {name: i for i, name in enumerate([cfg.id_column, *specs])}
+    fatal = [
+        f for f in fails if f.droppable_by is None or specs[f.column].on_out_of_range != "drop"
+    ]
+    if not fatal:
+        return
+    f = min(fatal, key=lambda f: (order.get(f.column, len(order)), f.rows[0]))
+    n = len(f.rows)
+    if f.rule == "type":
+        what = f"{plural(n, 'value')} {'are' if n > 1 else 'is'} not a number"
+    elif f.rule in {"duplicate_id", "missing_id"}:
+        what = f.description + ("s" if f.rule == "duplicate_id" and n > 1 else "")
+    else:
+        what = f"{plural(n, 'value')} {f.description}"
+    hint = ""
+    if f.droppable_by:
+        hint = (
+            f"; fix the file, or set on_out_of_range: drop for {f.column!r} in "
+            f"conf/data/{cfg.name}.yaml to exclude such rows"
+        )
+    raise UserError(f"{shown}: column {f.column!r}: {what} ({rows_text(f.rows, f.values)}){hint}")
+
+
+def _binary_targets(frame: pd.DataFrame, cfg: DataConfig) -> pd.DataFrame:
+    """Binary targets as 1.0 (the configured positive value), 0.0, or NaN."""
+    for name, spec in cfg.targets.items():
+        if spec.kind == "binary":
+            positive = schema.as_text(spec.positive)
+            col = frame[name]
+            frame[name] = np.where(col.isna(), np.nan, (col == positive).astype(float))
+    return frame
+
+
+def _output_columns(cfg: DataConfig) -> list[str]:
+    site = [cfg.site_column] if cfg.site_column else []
+    return [cfg.id_column, *site, *cfg.features, *cfg.targets]
+
+
+# -- reports ------------------------------------------------------------------------------
+def flow_markdown(reports: dict[str, dict[str, Any]], cfg: DataConfig) -> str:
+    """The cleaning flow as Markdown, one section per cohort."""
+    lines = [f"# Cleaning report: {cfg.name}", ""]
+    for cohort, rep in reports.items():
+        lines += [f"## {cohort.capitalize()} cohort", "", f"Source: `{rep['source']}`", ""]
+        lines.append(f"- Rows in: **{rep['rows_in']}**")
+        if rep["excluded"]:
+            lines.append(f"- Excluded: **{rep['excluded_total']}**")
+            lines += [f"  - {why}: {n}" for why, n in rep["excluded"].items()]
+        else:
+            lines.append("- Excluded: none")
+        lines.append(f"- Rows out: **{rep['rows_out']}**")
+        lines += ["", "| column | missing | % |", "|---|---:|---:|"]
+        for column, n in rep["missing"].items():
+            share = 100 * n / rep["rows_out"] if rep["rows_out"] else 0.0
+            lines.append(f"| {column} | {n} | {share:.1f} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+# -- stage entry point ----------------------------------------------------------------------
+def run(params: Params, root: Path) -> dict[str, dict[str, Any]]:
+    cfg = params.data
+    raw_dir = root / paths.RAW
+    manifest = json.loads((raw_dir / paths.MANIFEST).read_text(encoding="utf-8"))
+    results: dict[str, CleanResult] = {}
+    for cohort, info in manifest["cohorts"].items():
+        raw = pd.read_parquet(paths.cohort_file(raw_dir, cohort))
+        results[cohort] = clean_cohort(raw, cfg, info["source"])
+
+    reports = {cohort: res.report for cohort, res in results.items()}
+    exclusions = pd.DataFrame(
+        [(c, info_row, why) for c, res in results.items() for info_row, why in res.exclusions],
+        columns=["cohort", "source_row", "reason"],
+    )
+    with Outputs() as out:
+        folder = out.directory(root / paths.CLEAN)
+        for cohort, res in results.items():
+            res.frame.to_parquet(paths.cohort_file(folder, cohort), index=False)
+        out.write_json(root / paths.REPORTS / "cleaning.json", reports)
+        out.write_text(root / paths.REPORTS / "cleaning.md", flow_markdown(reports, cfg))
+        out.write_with(
+            root / paths.REPORTS / "cleaning_exclusions.csv",
+            lambda p: exclusions.to_csv(p, index=False),
+        )
+    return reports

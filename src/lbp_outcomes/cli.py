@@ -1,0 +1,100 @@
+"""Command-line entry points: ``lbp-outcomes <command>``.
+
+One command per DVC stage (each reads params.yaml and runs one module's ``run``), plus
+``compose`` (conf/ + overrides -> params.yaml), ``check`` (validate params.yaml),
+``predict`` and ``ui``. Heavy libraries are imported only by the command that needs them.
+Errors a user can fix print one line (``error: ...``) and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+import time
+
+# Threads are set, not left to chance: every estimator gets n_jobs from config, and the
+# BLAS/OpenMP pools default to one thread so parallel workers do not oversubscribe the CPU.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+# No network at run time: MLflow telemetry off (DVC's is off in .dvc/config).
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("DO_NOT_TRACK", "true")
+
+STAGES = {
+    "cohort": "lbp_outcomes.cohort",
+    "clean": "lbp_outcomes.clean",
+    "features": "lbp_outcomes.features",
+    "train": "lbp_outcomes.train",
+    "external": "lbp_outcomes.external",
+    "explain": "lbp_outcomes.explain",
+    "report": "lbp_outcomes.report",
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lbp-outcomes", description=__doc__.splitlines()[0])
+    parser.add_argument("-C", "--root", help="project root (default: search upwards from cwd)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="command")
+    for name, module in STAGES.items():
+        sub.add_parser(name, help=f"run the {name} stage ({module}); reads params.yaml")
+    compose = sub.add_parser("compose", help="compose conf/ with Hydra overrides into params.yaml")
+    compose.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. data=my_cohort seed=7")
+    sub.add_parser("check", help="validate params.yaml (all groups, the data config)")
+    predict = sub.add_parser("predict", help="predict outcomes for new patients (see README)")
+    predict.add_argument("--input", required=True, help="CSV/Parquet file, or one patient as JSON")
+    predict.add_argument("--output", help="write here (.csv or .json); default: standard output")
+    predict.add_argument("--format", choices=["csv", "json"], help="output format")
+    ui = sub.add_parser("ui", help="start the MLflow UI on this project's store")
+    ui.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    ui.add_argument("--port", type=int, default=5000)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from lbp_outcomes.errors import UserError
+
+    try:
+        return _dispatch(args)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    from lbp_outcomes.config import compose, load_params, project_root, write_params
+
+    root = project_root(args.root)
+    if args.command == "compose":
+        path = write_params(compose(args.overrides, root), root)
+        load_params(root)  # fail now, not in the first stage
+        print(f"wrote {path.relative_to(root)}")
+        return 0
+    if args.command == "check":
+        params = load_params(root)
+        print(f"params.yaml is valid (data config: {params.data.name})")
+        return 0
+    if args.command == "predict":
+        from lbp_outcomes.predict import main as predict_main
+
+        return predict_main(args, root)
+    if args.command == "ui":
+        from lbp_outcomes.tracking import serve_ui
+
+        return serve_ui(root, host=args.host, port=args.port)
+
+    params = load_params(root)
+    started = time.perf_counter()
+    module = importlib.import_module(STAGES[args.command])
+    module.run(params, root)
+    print(f"{args.command}: done in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

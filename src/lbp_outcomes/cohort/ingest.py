@@ -1,0 +1,119 @@
+"""Read a team's own cohort files (CSV or Parquet) as the data config describes them.
+
+Only the columns the config declares are kept (id, site, features, targets): a file with
+150 columns of which the config uses a dozen brings a dozen into the pipeline, and columns
+that may identify a patient (names, dates of birth) never leave the source file. CSV
+values are kept as text here; typing and range checks are the cleaning stage's job, which
+then can name the exact rows a value could not be read from.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from lbp_outcomes.dataconfig import DataConfig
+from lbp_outcomes.errors import UserError, did_you_mean
+
+ROW = "_row"  # 1-based data-row number in the source file (the header is not counted)
+
+
+def required_columns(cfg: DataConfig) -> list[str]:
+    """Columns a source file must have, in config order."""
+    columns = [cfg.id_column]
+    if cfg.site_column:
+        columns.append(cfg.site_column)
+    return columns + list(cfg.features) + list(cfg.targets)
+
+
+def read_table(path: Path, cfg: DataConfig, shown: str) -> pd.DataFrame:
+    """Read one source file; ``shown`` is how messages name it (path relative to root)."""
+    if not path.is_file():
+        raise UserError(f"{shown}: file not found (data config conf/data/{cfg.name}.yaml)")
+    if path.stat().st_size == 0:
+        raise UserError(f"{shown}: the file is empty")
+    fmt = cfg.source.format
+    if fmt == "auto":
+        suffix = path.suffix.lower()
+        fmt = {
+            ".csv": "csv",
+            ".txt": "csv",
+            ".tsv": "csv",
+            ".parquet": "parquet",
+            ".pq": "parquet",
+        }.get(suffix, "")
+        if not fmt:
+            raise UserError(
+                f"{shown}: unknown file type {suffix!r}; use .csv or .parquet or set source.format"
+            )
+    try:
+        if fmt == "csv":
+            opts = cfg.source.csv
+            frame = pd.read_csv(
+                path,
+                sep=opts.sep,
+                decimal=opts.decimal,
+                encoding=opts.encoding,
+                dtype=str,
+                keep_default_na=False,
+                na_values=opts.na_values,
+                skipinitialspace=True,
+            )
+        else:
+            frame = pd.read_parquet(path)
+    except pd.errors.EmptyDataError:
+        raise UserError(f"{shown}: the file is empty") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"{shown}: cannot be read as {fmt.upper()}: {first}") from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    if frame.empty:
+        raise UserError(f"{shown}: the file has a header but no data rows")
+    return frame
+
+
+def select_columns(frame: pd.DataFrame, cfg: DataConfig, shown: str) -> pd.DataFrame:
+    """Keep the declared columns (plus the row number); error if any is missing."""
+    present = list(frame.columns)
+    missing = [c for c in required_columns(cfg) if c not in present]
+    if missing:
+        hints = "; ".join(f"{c!r}{did_you_mean(c, present)}" for c in missing[:5])
+        raise UserError(
+            f"{shown}: missing column{'s' if len(missing) > 1 else ''} {hints} "
+            f"declared in conf/data/{cfg.name}.yaml"
+        )
+    out = frame[required_columns(cfg)].copy()
+    out.insert(0, ROW, range(1, len(out) + 1))
+    return out.reset_index(drop=True)
+
+
+def ingest(cfg: DataConfig, root: Path) -> dict[str, tuple[pd.DataFrame, str]]:
+    """Read the configured files. Returns ``{cohort: (frame, source file as shown)}`` with
+    an "external" entry only when the config defines an external cohort."""
+    src = cfg.source
+    assert src.development is not None
+    shown = src.development
+    development = select_columns(read_table(root / shown, cfg, shown), cfg, shown)
+    cohorts = {"development": (development, shown)}
+    if src.external:
+        ext = select_columns(read_table(root / src.external, cfg, src.external), cfg, src.external)
+        cohorts["external"] = (ext, src.external)
+    elif src.external_sites:
+        site = development[cfg.site_column].astype("string").str.strip()
+        found = sorted(site.dropna().unique())
+        unknown = [s for s in src.external_sites if s not in found]
+        if unknown:
+            raise UserError(
+                f"{shown}: source.external_sites {unknown} not found in column "
+                f"{cfg.site_column!r} (sites in the file: {', '.join(found)})"
+            )
+        is_external = site.isin(src.external_sites).fillna(False).to_numpy()
+        if is_external.all():
+            raise UserError(
+                f"{shown}: every row belongs to source.external_sites {src.external_sites}; "
+                "no development rows are left"
+            )
+        cohorts["development"] = (development[~is_external].reset_index(drop=True), shown)
+        cohorts["external"] = (development[is_external].reset_index(drop=True), shown)
+    return cohorts

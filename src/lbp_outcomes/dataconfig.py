@@ -1,0 +1,302 @@
+"""The data-config format: one YAML file in conf/data/ describes one cohort.
+
+A data config says where the cohort's files are (or that it is synthetic), which column
+holds the patient id and the site, every feature with its type and valid values, every
+target with its kind, optional MCIC (minimal clinically important change) definitions that
+derive binary responder targets, and optional row-wise derived features. It is validated
+strictly (unknown keys are errors, so a typo never silently does nothing) before any stage
+does work. See the README section "Bring your own cohort" for a worked example.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Conversion(_Strict):
+    """Unit harmonisation applied on read: ``value * factor + offset``.
+
+    Example: ODI recorded in percent but modelled as the raw score /50 needs
+    ``convert: {factor: 0.5, from_unit: "%"}``. Ranges in the config are in the converted
+    (modelling) unit.
+    """
+
+    factor: float = 1.0
+    offset: float = 0.0
+    from_unit: str = ""
+
+
+class Column(_Strict):
+    """Rules shared by features and targets."""
+
+    range: tuple[float, float] | None = None
+    integer: bool = False
+    unit: str = ""
+    label: str = ""
+    description: str = ""
+    convert: Conversion | None = None
+    # What a value outside `range` (or a category outside `values`) does to its row:
+    # "error" stops cleaning, "drop" excludes the row and counts it in the cleaning report.
+    on_out_of_range: Literal["error", "drop"] = "error"
+    values: list[Any] | None = None
+
+    @field_validator("range")
+    @classmethod
+    def _ordered(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
+        if value is not None and not value[0] < value[1]:
+            raise ValueError(f"range must be [low, high] with low < high, got {list(value)}")
+        return value
+
+
+class Feature(Column):
+    """A model input. numeric: a number, optionally range-checked; categorical: one of
+    ``values`` (unordered); ordinal: one of ``values``, listed lowest to highest."""
+
+    type: Literal["numeric", "categorical", "ordinal"]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Feature:
+        if self.type == "numeric":
+            if self.values is not None:
+                raise ValueError("a numeric feature takes `range`, not `values`")
+        else:
+            if not self.values:
+                raise ValueError(f"a {self.type} feature needs `values` (the allowed categories)")
+            if self.range is not None or self.convert is not None or self.integer:
+                raise ValueError(f"a {self.type} feature takes `values` only, not range/convert")
+            if len(set(map(str, self.values))) != len(self.values):
+                raise ValueError("`values` has duplicates")
+        return self
+
+
+class Target(Column):
+    """An outcome to predict. regression: a number; binary: two values, ``positive`` is the
+    event (stored as 1 after cleaning, the other value as 0)."""
+
+    kind: Literal["regression", "binary"]
+    positive: Any = 1
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Target:
+        if self.kind == "binary":
+            if self.range is not None or self.convert is not None:
+                raise ValueError("a binary target takes `values` and `positive`, not range/convert")
+            values = self.values if self.values is not None else [0, 1]
+            if len(values) != 2:
+                raise ValueError(f"a binary target needs exactly two `values`, got {values}")
+            if str(self.positive) not in map(str, values):
+                raise ValueError(f"`positive` ({self.positive!r}) is not one of `values` {values}")
+        elif self.values is not None:
+            raise ValueError("a regression target takes `range`, not `values`")
+        return self
+
+    @property
+    def levels(self) -> list[Any]:
+        """The two raw values of a binary target (defaults to 0/1)."""
+        return list(self.values) if self.values is not None else [0, 1]
+
+
+class Mcic(_Strict):
+    """A responder target: reached when the outcome improved on the baseline by at least
+    ``min_improvement`` (in the outcome's unit); ``direction`` says which way is better."""
+
+    baseline: str
+    outcome: str
+    min_improvement: float = Field(gt=0)
+    direction: Literal["decrease", "increase"]
+    label: str = ""
+
+
+class Derived(_Strict):
+    """A row-wise derived feature: ``expr`` (pandas ``DataFrame.eval`` arithmetic over
+    columns, e.g. ``frequency * duration``) or ``function`` (a name in
+    lbp_outcomes.derived.FUNCTIONS) with ``args`` mapping its parameters to column names and
+    ``options`` holding its other keyword arguments."""
+
+    expr: str | None = None
+    function: str | None = None
+    args: dict[str, str] = Field(default_factory=dict)
+    options: dict[str, Any] = Field(default_factory=dict)
+    type: Literal["numeric", "categorical", "ordinal"] = "numeric"
+    values: list[Any] | None = None
+    unit: str = ""
+    label: str = ""
+
+    @model_validator(mode="after")
+    def _one_way(self) -> Derived:
+        if (self.expr is None) == (self.function is None):
+            raise ValueError("give exactly one of `expr` or `function`")
+        if self.type != "numeric" and not self.values:
+            raise ValueError(f"a {self.type} derived feature needs `values`")
+        return self
+
+
+class ShiftFrequency(_Strict):
+    sessions: list[int]
+    weights: list[float]
+
+    @model_validator(mode="after")
+    def _pmf(self) -> ShiftFrequency:
+        if len(self.sessions) != len(self.weights) or not self.sessions:
+            raise ValueError("sessions and weights must be non-empty and of equal length")
+        if any(w < 0 for w in self.weights) or abs(sum(self.weights) - 1) > 1e-6:
+            raise ValueError(f"weights must be >= 0 and sum to 1, got {self.weights}")
+        return self
+
+
+class CaseMixShiftConfig(_Strict):
+    enabled: bool = False
+    age: float = 0.0
+    bmi: float = 0.0
+    compliance: float = 0.0
+    frequency: ShiftFrequency | None = None
+
+
+class OutcomeShiftConfig(_Strict):
+    enabled: bool = False
+    response_scale: float = Field(default=1.0, gt=0)
+
+
+class SyntheticExternal(_Strict):
+    n: int = Field(gt=0)
+    seed_offset: int = 1000
+    site: str = "external"
+    case_mix_shift: CaseMixShiftConfig = CaseMixShiftConfig()
+    outcome_shift: OutcomeShiftConfig = OutcomeShiftConfig()
+
+
+class SyntheticSource(_Strict):
+    generator: Literal["let"] = "let"
+    n: int = Field(gt=0)
+    seed: int
+    site: str = "development"
+    external: SyntheticExternal | None = None
+
+
+class CsvOptions(_Strict):
+    sep: str = ","
+    decimal: str = "."
+    encoding: str = "utf-8"
+    na_values: list[str] = Field(default_factory=lambda: ["", "NA", "N/A", "NaN", "nan", "."])
+
+
+class Source(_Strict):
+    """Where the cohort comes from: ``synthetic`` (generated), or files. Files: a
+    ``development`` file plus either an ``external`` file or ``external_sites`` (values of
+    the site column whose rows form the external cohort), or neither (no external
+    validation). Paths are relative to the project root; keep them under data/ so DVC tracks
+    them as dependencies of the cohort stage."""
+
+    synthetic: SyntheticSource | None = None
+    development: str | None = None
+    external: str | None = None
+    external_sites: list[str] = Field(default_factory=list)
+    format: Literal["auto", "csv", "parquet"] = "auto"
+    csv: CsvOptions = CsvOptions()
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Source:
+        if (self.synthetic is None) == (self.development is None):
+            raise ValueError("give exactly one of `synthetic` or `development` (a file path)")
+        if self.external and self.external_sites:
+            raise ValueError("give `external` (a file) or `external_sites`, not both")
+        if self.synthetic is not None and (self.external or self.external_sites):
+            raise ValueError("a synthetic source configures its external cohort under `synthetic`")
+        return self
+
+
+class Cleaning(_Strict):
+    max_dropped_fraction: float = Field(default=0.1, ge=0, le=1)
+
+
+class DataConfig(_Strict):
+    """One cohort. Feature, target, MCIC and derived names must be distinct."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    source: Source
+    id_column: str
+    site_column: str | None = None
+    features: dict[str, Feature] = Field(min_length=1)
+    targets: dict[str, Target] = Field(default_factory=dict)
+    mcic: dict[str, Mcic] = Field(default_factory=dict)
+    derived: dict[str, Derived] = Field(default_factory=dict)
+    cleaning: Cleaning = Cleaning()
+
+    @model_validator(mode="after")
+    def _names(self) -> DataConfig:
+        groups = {
+            "id_column": [self.id_column],
+            "site_column": [self.site_column] if self.site_column else [],
+            "features": list(self.features),
+            "targets": list(self.targets),
+            "mcic": list(self.mcic),
+            "derived": list(self.derived),
+        }
+        seen: dict[str, str] = {}
+        for group, names in groups.items():
+            for name in names:
+                if name in seen:
+                    raise ValueError(
+                        f"column name {name!r} is used in both {seen[name]} and {group}"
+                    )
+                seen[name] = group
+        if not self.targets and not self.mcic:
+            raise ValueError("declare at least one target (or an mcic definition)")
+        if self.source.external_sites and not self.site_column:
+            raise ValueError("`source.external_sites` needs `site_column`")
+        for name, m in self.mcic.items():
+            for role in ("baseline", "outcome"):
+                column = getattr(m, role)
+                pool = self.features if role == "baseline" else self.targets
+                if column not in pool:
+                    where = "features" if role == "baseline" else "targets"
+                    raise ValueError(
+                        f"mcic.{name}.{role}: {column!r} is not one of the declared {where} "
+                        f"({', '.join(pool) or 'none'})"
+                    )
+            if self.targets[m.outcome].kind != "regression":
+                raise ValueError(f"mcic.{name}.outcome: {m.outcome!r} must be a regression target")
+        known = set(self.features) | set(self.derived)
+        for name, d in self.derived.items():
+            for column in d.args.values():
+                if column not in known:
+                    raise ValueError(f"derived.{name}.args: {column!r} is not a feature")
+        return self
+
+    # -- what later stages need ---------------------------------------------------------
+    @property
+    def regression_targets(self) -> list[str]:
+        return [t for t, spec in self.targets.items() if spec.kind == "regression"]
+
+    @property
+    def binary_targets(self) -> list[str]:
+        """Declared binary targets followed by the MCIC responder targets."""
+        return [t for t, spec in self.targets.items() if spec.kind == "binary"] + list(self.mcic)
+
+    @property
+    def all_targets(self) -> list[str]:
+        return self.regression_targets + self.binary_targets
+
+    def target_kind(self, name: str) -> Literal["regression", "binary"]:
+        return "binary" if name in self.mcic else self.targets[name].kind
+
+    @property
+    def model_features(self) -> dict[str, Feature | Derived]:
+        """Every model input: declared features then derived ones, in config order."""
+        return {**self.features, **self.derived}
+
+    def label(self, column: str) -> str:
+        """Human-readable name with unit, for tables and plots."""
+        spec = (self.features | self.targets | self.derived | self.mcic).get(column)
+        if spec is None:
+            return column
+        text = spec.label or column
+        unit = getattr(spec, "unit", "")
+        return f"{text} ({unit})" if unit and unit not in text else text
