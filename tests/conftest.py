@@ -87,3 +87,57 @@ class Project:
 @pytest.fixture
 def project(tmp_path: Path) -> Project:
     return Project(tmp_path / "proj")
+
+
+def toy_cohort(n: int = 120, seed: int = 0, shuffle_targets: bool = False):
+    """A small cohort for :func:`small_config` with real signal in both targets."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "pid": [f"P{seed}-{i:04d}" for i in range(n)],
+            "site": rng.choice(["A", "B"], n),
+            "age": rng.integers(20, 80, n),
+            "bmi": rng.normal(26, 4, n).round(1).clip(13, 59),
+            "sex": rng.choice(["F", "M"], n),
+            "grade": rng.choice(["mild", "moderate", "severe"], n),
+        }
+    )
+    severe = (frame["grade"] == "severe").to_numpy()
+    pain = (
+        4
+        + 0.06 * (frame["age"] - 50)
+        + 2.0 * severe
+        + 0.8 * (frame["bmi"] > 28)
+        + rng.normal(0, 0.7, n)
+    )
+    frame["pain_post"] = pain.clip(0, 10).round(1)
+    logit = (frame["bmi"] - 26) / 2 - 1.5 * severe
+    frame["responder"] = np.where(rng.random(n) < 1 / (1 + np.exp(-logit)), "yes", "no")
+    frame.loc[rng.choice(n, n // 10, replace=False), "bmi"] = np.nan  # missing features stay
+    if shuffle_targets:
+        for col in ("pain_post", "responder"):
+            frame[col] = rng.permutation(frame[col].to_numpy())
+    return frame
+
+
+def pipeline_params(data: dict, overrides: list[str] | None = None, tracking: bool = False) -> dict:
+    """Full params: the repo's composed conf/ with a test data config and tracking."""
+    from lbp_outcomes.config import compose
+
+    params = compose(overrides or [], root=REPO)
+    params["data"] = copy.deepcopy(data)
+    params["tracking"] = {
+        "enabled": tracking,
+        "experiment": f"test/{data['name']}",
+        "uri": "sqlite:///mlruns/mlflow.db",
+        "artifact_root": "mlruns/artifacts",
+    }
+    params["executor"] = {"kind": "local", "n_jobs": 1}
+    return params
+
+
+def write_params(project: Project, params: dict) -> None:
+    (project.root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))

@@ -67,12 +67,19 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    from lbp_outcomes.config import compose, load_params, project_root, write_params
+    from lbp_outcomes.config import (
+        compose,
+        load_params,
+        project_root,
+        validate_params,
+        write_params,
+    )
 
     root = project_root(args.root)
     if args.command == "compose":
-        path = write_params(compose(args.overrides, root), root)
-        load_params(root)  # fail now, not in the first stage
+        composed = compose(args.overrides, root)
+        validate_params(composed)  # fail now, not in the first stage
+        path = write_params(composed, root)
         print(f"wrote {path.relative_to(root)}")
         return 0
     if args.command == "check":

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from lbp_outcomes.dataconfig import DataConfig
 from lbp_outcomes.errors import UserError, did_you_mean, format_validation_error
@@ -35,14 +35,123 @@ class TrackingConfig(_Strict):
     experiment: str
 
 
+class SearchDim(_Strict):
+    """One hyperparameter's search range for Optuna."""
+
+    type: Literal["int", "float", "categorical"]
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    choices: list[Any] | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> SearchDim:
+        if self.type == "categorical":
+            if not self.choices:
+                raise ValueError("a categorical search dimension needs `choices`")
+        elif self.low is None or self.high is None or not self.low < self.high:
+            raise ValueError("a numeric search dimension needs `low` < `high`")
+        elif self.log and self.low <= 0:
+            raise ValueError("a log-scaled search dimension needs `low` > 0")
+        return self
+
+
+class FamilyConfig(_Strict):
+    """A model family: one estimator class per task, fixed params, a search space.
+
+    ``regression`` / ``binary`` are Hydra ``_target_`` mappings (class plus task-specific
+    arguments); ``params`` are shared by both tasks; ``search_space`` is either shared or
+    split into ``regression`` / ``binary`` sub-spaces.
+    """
+
+    label: str = ""
+    preprocessing: Literal["trees", "dense"]
+    regression: dict[str, Any]
+    binary: dict[str, Any]
+    seed_param: str | None = None
+    threads_param: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    search_space: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _targets(self) -> FamilyConfig:
+        for task in ("regression", "binary"):
+            if "_target_" not in getattr(self, task):
+                raise ValueError(f"`{task}` needs `_target_` (the estimator class)")
+            space = self.search_space
+            if set(space) & {"regression", "binary"}:
+                space = space.get(task) or {}
+            for name, dim in space.items():
+                try:
+                    SearchDim.model_validate(dim)
+                except ValidationError as exc:
+                    first = exc.errors()[0]["msg"].removeprefix("Value error, ")
+                    raise ValueError(f"search_space.{name}: {first}") from None
+                except Exception as exc:
+                    raise ValueError(f"search_space.{name}: {exc}") from None
+        return self
+
+    def space(self, task: str) -> dict[str, SearchDim]:
+        """The search space for ``task`` ("regression" or "binary")."""
+        space = self.search_space
+        if set(space) & {"regression", "binary"}:
+            space = space.get(task) or {}
+        return {name: SearchDim.model_validate(dim) for name, dim in space.items()}
+
+
+class CVConfig(_Strict):
+    folds: int = Field(ge=2)
+    repeats: int = Field(ge=1)
+    ci_level: float = Field(default=0.95, gt=0, lt=1)
+
+
+class TuningMetric(_Strict):
+    regression: Literal["r2", "neg_mean_absolute_error", "neg_root_mean_squared_error"] = "r2"
+    binary: Literal["roc_auc", "average_precision", "neg_brier_score", "neg_log_loss"] = "roc_auc"
+
+
+class TuningConfig(_Strict):
+    enabled: bool = True
+    n_trials: int = Field(ge=0)
+    inner_folds: int = Field(default=3, ge=2)
+    sampler: Literal["tpe", "random"] = "tpe"
+    metric: TuningMetric = TuningMetric()
+
+    @model_validator(mode="after")
+    def _budget(self) -> TuningConfig:
+        if self.enabled and self.n_trials < 1:
+            raise ValueError(
+                "tuning is enabled but n_trials < 1 (use `tuning=none` to switch it off)"
+            )
+        return self
+
+
+class DaskConfig(_Strict):
+    address: str | None = None  # a running scheduler; None starts a LocalCluster
+    n_workers: int = Field(default=2, ge=1)
+    threads_per_worker: int = Field(default=1, ge=1)
+    memory_limit: str = "auto"
+
+
+class ExecutorConfig(_Strict):
+    kind: Literal["local", "dask"] = "local"
+    n_jobs: int = Field(default=2, ge=1)
+    dask: DaskConfig = DaskConfig()
+
+
 class Params(_Strict):
-    """Everything in params.yaml. Sections for later stages are added as they exist."""
+    """Everything in params.yaml (the composed Hydra config)."""
+
+    # pydantic reserves the `model_` prefix; our Hydra group is called `model`.
+    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
 
     seed: int
     data: DataConfig
+    model: dict[str, FamilyConfig] = Field(min_length=1)
+    cv: CVConfig
+    tuning: TuningConfig
+    executor: ExecutorConfig = ExecutorConfig()
     tracking: TrackingConfig
-    # Stage groups not validated here yet are kept as plain mappings.
-    model_config = ConfigDict(extra="allow", frozen=True)
 
 
 # -- locations ---------------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""Model families as scikit-learn Pipelines (preprocessing + estimator) and their tuning."""

@@ -1,0 +1,366 @@
+"""MLflow tracking: the only module that talks to MLflow.
+
+Layout: one experiment per data config (``lbp-outcomes/<data.name>``); one parent run per
+pipeline execution, opened by the train stage and resumed by the later stages (external,
+explain, report) through reports/tracking.json; one child run per target x family with the
+flattened resolved config as params, CV metrics (fold values as steps), tags, artifacts and
+the final model; the best family per target registered as ``lbp-outcomes.<data>.<target>``
+with alias ``champion``.
+
+The store is the local sqlite database under the *real* project root (see
+:func:`lbp_outcomes.config.store_root`), also when DVC runs an experiment in a temporary
+copy. Runs end FINISHED, FAILED (an error) or KILLED (SIGINT/SIGTERM); never left RUNNING.
+No patient identifiers or raw rows are logged: params are configuration, metrics are
+aggregates, prediction artifacts carry row positions, and the model's input example is a
+made-up typical patient (medians and most frequent categories).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from lbp_outcomes.config import Params, TrackingConfig, store_root
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("DO_NOT_TRACK", "true")
+
+TRACKING_FILE = Path("reports/tracking.json")
+CHAMPION = "champion"
+
+
+# -- where ---------------------------------------------------------------------------------
+def tracking_uri(cfg: TrackingConfig, root: Path) -> str:
+    """Absolute store URI: relative sqlite paths resolve against the real project root."""
+    uri = cfg.uri
+    prefix = "sqlite:///"
+    if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
+        path = store_root(root) / uri[len(prefix) :]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return f"{prefix}{path}"
+    return uri
+
+
+def artifact_location(cfg: TrackingConfig, root: Path, experiment: str) -> str:
+    folder = store_root(root) / cfg.artifact_root / experiment.replace("/", "_")
+    return folder.resolve().as_uri()
+
+
+def registered_name(data_name: str, target: str) -> str:
+    return f"lbp-outcomes.{data_name}.{target}"
+
+
+def _client(cfg: TrackingConfig, root: Path):
+    import mlflow
+
+    uri = tracking_uri(cfg, root)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def ensure_experiment(cfg: TrackingConfig, root: Path) -> str:
+    """The experiment id, creating the store and experiment on first use.
+
+    Parallel first runs race to create it; the loser finds the winner's experiment.
+    """
+    client = _client(cfg, root)
+    for attempt in range(5):
+        found = client.get_experiment_by_name(cfg.experiment)
+        if found is not None:
+            return found.experiment_id
+        try:
+            return client.create_experiment(
+                cfg.experiment, artifact_location=artifact_location(cfg, root, cfg.experiment)
+            )
+        except Exception:
+            time.sleep(0.2 * (attempt + 1))
+    found = client.get_experiment_by_name(cfg.experiment)
+    if found is None:
+        raise RuntimeError(f"could not create MLflow experiment {cfg.experiment!r}")
+    return found.experiment_id
+
+
+# -- what ------------------------------------------------------------------------------------
+def flatten(tree: Any, prefix: str = "") -> dict[str, str]:
+    """Nested mapping -> {"a.b.c": value as text}; lists become JSON text."""
+    out: dict[str, str] = {}
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            out.update(flatten(value, f"{prefix}{key}."))
+    else:
+        text = json.dumps(tree) if isinstance(tree, list | tuple) else str(tree)
+        out[prefix.rstrip(".")] = text[:6000]
+    return out
+
+
+def run_tags(params: Params, root: Path) -> dict[str, str]:
+    """Provenance: git commit, DVC hashes of the model-ready data, data config, seed."""
+    tags = {
+        "data_config": params.data.name,
+        "seed": str(params.seed),
+        "git_commit": _git(root, "rev-parse", "HEAD") or "unknown",
+    }
+    if _git(root, "status", "--porcelain", "--untracked-files=no"):
+        tags["git_dirty"] = "true"
+    if os.environ.get("DVC_EXP_NAME"):
+        tags["dvc_experiment"] = os.environ["DVC_EXP_NAME"]
+    tags.update(data_hashes(root))
+    return tags
+
+
+def data_hashes(root: Path) -> dict[str, str]:
+    """md5 of each model-ready cohort file (data/features/*.parquet), as DVC hashes files."""
+    import hashlib
+
+    out = {}
+    for path in sorted((root / "data" / "features").glob("*.parquet")):
+        out[f"data_md5.{path.stem}"] = hashlib.md5(path.read_bytes()).hexdigest()
+    return out
+
+
+def _git(root: Path, *args: str) -> str:
+    try:
+        done = subprocess.run(
+            ["git", *args], cwd=root, capture_output=True, text=True, timeout=10, check=True
+        )
+        return done.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+# -- runs --------------------------------------------------------------------------------------
+class Tracker:
+    """MLflow runs of one stage. With ``tracking.enabled: false`` every call does nothing."""
+
+    def __init__(self, params: Params, root: Path) -> None:
+        self.params = params
+        self.root = root
+        self.enabled = params.tracking.enabled
+        self.parent_id: str | None = None
+        self.experiment_id: str | None = None
+
+    @contextlib.contextmanager
+    def pipeline_run(self, stage: str, resume: str | None = None) -> Iterator[Tracker]:
+        """Open a new parent run (``resume=None``) or resume one; always close it properly."""
+        if not self.enabled:
+            yield self
+            return
+        import mlflow
+
+        self.experiment_id = ensure_experiment(self.params.tracking, self.root)
+        if resume:
+            run = mlflow.start_run(run_id=resume)
+        else:
+            run = mlflow.start_run(experiment_id=self.experiment_id, run_name=self._parent_name())
+            mlflow.set_tags(run_tags(self.params, self.root))
+            _log_params(flatten(self.params.model_dump(mode="json")))
+        self.parent_id = run.info.run_id
+        mlflow.set_tag(f"stage.{stage}", "running")
+        with _closing_runs():
+            yield self
+            mlflow.set_tag(f"stage.{stage}", "done")
+
+    def _parent_name(self) -> str:
+        exp = os.environ.get("DVC_EXP_NAME")
+        commit = _git(self.root, "rev-parse", "--short", "HEAD") or "nogit"
+        label = exp or commit
+        return f"{self.params.data.name} | seed {self.params.seed} | {label}"
+
+    def log_child(
+        self,
+        name: str,
+        params: dict[str, str],
+        tags: dict[str, str],
+        summary: dict[str, float | None],
+        folds: dict[str, list[float]],
+        artifacts: dict[str, Path],
+        model: Any = None,
+        input_example: Any = None,
+    ) -> dict[str, str]:
+        """One child run under the parent; returns {"run_id", "model_uri"}."""
+        if not self.enabled:
+            return {}
+        import mlflow
+        from mlflow.entities import Metric
+
+        with mlflow.start_run(run_name=name, nested=True, experiment_id=self.experiment_id) as run:
+            mlflow.set_tags({**run_tags(self.params, self.root), **tags})
+            _log_params(params)
+            now = int(time.time() * 1000)
+            batch = [Metric(k, float(v), now, 0) for k, v in summary.items() if v is not None]
+            for key, values in folds.items():
+                batch += [
+                    Metric(key, float(v), now, step) for step, v in enumerate(values) if v == v
+                ]
+            client = mlflow.MlflowClient()
+            for start in range(0, len(batch), 900):
+                client.log_batch(run.info.run_id, metrics=batch[start : start + 900])
+            for sub, path in artifacts.items():
+                mlflow.log_artifact(str(path), artifact_path=sub or None)
+            out = {"run_id": run.info.run_id}
+            if model is not None:
+                out["model_uri"] = log_sklearn_model(model, input_example)
+        return out
+
+    def log_artifacts(self, files: dict[str, Path]) -> None:
+        """Files into the parent run (``{artifact subfolder: path}``)."""
+        if not self.enabled:
+            return
+        import mlflow
+
+        for sub, path in files.items():
+            if Path(path).is_dir():
+                mlflow.log_artifacts(str(path), artifact_path=sub or None)
+            else:
+                mlflow.log_artifact(str(path), artifact_path=sub or None)
+
+    def log_metrics(self, values: dict[str, float | None]) -> None:
+        if not self.enabled:
+            return
+        import mlflow
+
+        mlflow.log_metrics({k: float(v) for k, v in values.items() if v is not None and v == v})
+
+    def register(self, target: str, model_uri: str, description: str = "") -> str | None:
+        """Register ``model_uri`` as this target's model and point alias ``champion`` at it."""
+        if not self.enabled or not model_uri:
+            return None
+        import mlflow
+
+        name = registered_name(self.params.data.name, target)
+        client = mlflow.MlflowClient()
+        try:
+            client.get_registered_model(name)
+        except Exception:
+            with contextlib.suppress(Exception):  # a parallel run created it first
+                client.create_registered_model(name, description=description)
+        version = mlflow.register_model(model_uri, name)
+        client.set_registered_model_alias(name, CHAMPION, version.version)
+        return str(version.version)
+
+
+def _log_params(params: dict[str, str]) -> None:
+    import mlflow
+
+    items = list(params.items())
+    for start in range(0, len(items), 100):
+        mlflow.log_params(dict(items[start : start + 100]))
+
+
+def pip_requirements() -> list[str]:
+    """What the logged models need, pinned to the versions that trained them (no slow
+    requirement inference by MLflow)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = []
+    for dist in ("scikit-learn", "xgboost-cpu", "xgboost", "lightgbm", "pandas", "numpy", "skops"):
+        try:
+            out.append(f"{dist}=={version(dist)}")
+        except PackageNotFoundError:
+            continue
+    return out
+
+
+def log_sklearn_model(model: Any, input_example: Any) -> str:
+    """Log a fitted Pipeline with signature and input example (skops format, with the
+    project's own estimator types declared trusted). Returns the model URI."""
+    import mlflow
+    import skops.io as sio
+    from mlflow.models import infer_signature
+
+    trusted = sio.get_untrusted_types(data=sio.dumps(model))
+    if hasattr(model, "predict_proba"):
+        output = model.predict_proba(input_example)[:, 1]
+    else:
+        output = model.predict(input_example)
+    info = mlflow.sklearn.log_model(
+        model,
+        name="model",
+        signature=infer_signature(input_example, output),
+        input_example=input_example,
+        pip_requirements=pip_requirements(),
+        skops_trusted_types=trusted,
+        pyfunc_predict_fn="predict_proba" if hasattr(model, "predict_proba") else "predict",
+    )
+    return info.model_uri
+
+
+@contextlib.contextmanager
+def _closing_runs() -> Iterator[None]:
+    """End every active run: FINISHED on success, KILLED on interrupt, FAILED on error."""
+
+    try:
+        yield
+    except KeyboardInterrupt:
+        _end_all("KILLED")
+        raise
+    except BaseException:
+        _end_all("FAILED")
+        raise
+    else:
+        _end_all("FINISHED")
+
+
+def _end_all(status: str) -> None:
+    import mlflow
+
+    while mlflow.active_run() is not None:
+        mlflow.end_run(status=status)
+
+
+def write_tracking_file(out, root: Path, tracker: Tracker, **extra: Any) -> None:
+    """reports/tracking.json: how later stages find the parent run (via an Outputs)."""
+    info = {
+        "enabled": tracker.enabled,
+        "experiment_id": tracker.experiment_id,
+        "parent_run_id": tracker.parent_id,
+        "tracking_uri": tracking_uri(tracker.params.tracking, root) if tracker.enabled else None,
+        **extra,
+    }
+    out.write_json(root / TRACKING_FILE, info)
+
+
+def read_parent_run(root: Path) -> str | None:
+    path = root / TRACKING_FILE
+    if not path.exists():
+        return None
+    return json.loads(path.read_text()).get("parent_run_id")
+
+
+def serve_ui(root: Path, host: str = "127.0.0.1", port: int = 5000) -> int:
+    """Start the MLflow UI on this project's store (loopback only unless told otherwise)."""
+    from lbp_outcomes.config import load_params
+
+    params = load_params(root)
+    uri = tracking_uri(params.tracking, root)
+    ensure_experiment(params.tracking, root)
+    cmd = [
+        "mlflow",
+        "ui",
+        "--backend-store-uri",
+        uri,
+        "--registry-store-uri",
+        uri,
+        "--host",
+        host,
+        "--port",
+        str(port),
+    ]
+    if host not in {"127.0.0.1", "localhost", "::1"}:
+        print(
+            f"warning: the MLflow UI will listen on {host}: anyone who can reach it sees every run"
+        )
+    print("+ " + " ".join(cmd), flush=True)
+    return subprocess.call(cmd, env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"})
+
+
+def temp_dir() -> tempfile.TemporaryDirectory:
+    return tempfile.TemporaryDirectory(prefix="lbp-mlflow-")

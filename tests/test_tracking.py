@@ -1,0 +1,119 @@
+"""MLflow: the run layout engineers compare, the registry, and what must never be logged."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import Project, pipeline_params, small_config, toy_cohort, write_params
+from lbp_outcomes.cli import main
+
+OVERRIDES = ["cv.folds=3", "cv.repeats=2", "tuning=none", "model=[xgboost,linear]"]
+
+
+@pytest.fixture(scope="module")
+def tracked(tmp_path_factory):
+    import mlflow
+
+    project = Project(tmp_path_factory.mktemp("tracking") / "proj")
+    frame = toy_cohort(n=90, seed=11)
+    project.root.joinpath("data/source").mkdir(parents=True)
+    frame.to_csv(project.root / "data/source/small.csv", index=False)
+    write_params(project, pipeline_params(small_config(), OVERRIDES, tracking=True))
+    for stage in ("cohort", "clean", "features", "train"):
+        assert main(["-C", str(project.root), stage]) == 0
+    info = json.loads((project.root / "reports/tracking.json").read_text())
+    client = mlflow.MlflowClient(info["tracking_uri"])
+    return project, frame, info, client
+
+
+def test_store_is_sqlite_under_the_project(tracked):
+    project, _, info, _ = tracked
+    assert info["tracking_uri"] == f"sqlite:///{project.root / 'mlruns/mlflow.db'}"
+    assert (project.root / "mlruns/mlflow.db").is_file()
+    assert (project.root / "mlruns/artifacts").is_dir()
+
+
+def test_parent_and_one_child_per_target_and_family(tracked):
+    _, _, info, client = tracked
+    parent = client.get_run(info["parent_run_id"])
+    assert parent.info.status == "FINISHED"
+    assert parent.data.tags["data_config"] == "small"
+    assert parent.data.params["cv.folds"] == "3"
+    children = client.search_runs(
+        [info["experiment_id"]],
+        filter_string=f"tags.mlflow.parentRunId = '{info['parent_run_id']}'",
+    )
+    names = sorted(r.info.run_name for r in children)
+    assert names == [
+        "pain_post | linear",
+        "pain_post | xgboost",
+        "responder | linear",
+        "responder | xgboost",
+    ]
+    for run in children:
+        assert run.info.status == "FINISHED"
+        for tag in (
+            "git_commit",
+            "data_config",
+            "seed",
+            "target",
+            "family",
+            "data_md5.development",
+        ):
+            assert tag in run.data.tags, tag
+        assert run.data.params["family"] == run.data.tags["family"]
+        assert (
+            "model.xgboost.params.max_depth" in run.data.params
+            or run.data.tags["family"] == "linear"
+        )
+
+
+def test_fold_values_are_logged_as_steps(tracked):
+    _, _, info, client = tracked
+    run_id = info["runs"]["pain_post"]["xgboost"]
+    history = client.get_metric_history(run_id, "r2_fold")
+    assert [m.step for m in history] == list(range(6))  # 3 folds x 2 repeats
+    run = client.get_run(run_id)
+    mean = run.data.metrics["r2_mean"]
+    assert mean == pytest.approx(sum(m.value for m in history) / 6)
+    assert {"r2_ci_low", "r2_ci_high", "r2_sd", "mae_mean", "rmse_mean"} <= set(run.data.metrics)
+
+
+def test_champions_registered_with_alias(tracked):
+    project, _, info, client = tracked
+    cv = json.loads((project.root / "reports/metrics/cv.json").read_text())
+    for target in ("pain_post", "responder"):
+        version = client.get_model_version_by_alias(f"lbp-outcomes.small.{target}", "champion")
+        champion_run = info["runs"][target][cv[target]["champion"]]
+        assert version.run_id == champion_run
+        assert str(version.version) == info["registered"][target]
+
+
+def test_champion_model_loads_and_predicts_offline(tracked, monkeypatch):
+    import mlflow
+    import pandas as pd
+
+    project, frame, info, _ = tracked
+    mlflow.set_tracking_uri(info["tracking_uri"])
+    monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true")
+    model = mlflow.sklearn.load_model("models:/lbp-outcomes.small.pain_post@champion")
+    features = pd.read_parquet(project.root / "data/features/development.parquet")
+    pred = model.predict(features[["age", "bmi", "sex", "grade"]])
+    assert pred.shape == (len(features),)
+
+
+def test_no_patient_identifier_reaches_mlflow(tracked):
+    project, frame, info, client = tracked
+    ids = set(frame["pid"])
+    runs = client.search_runs([info["experiment_id"]])
+    for run in runs:
+        text = json.dumps([run.data.params, run.data.tags, run.data.metrics])
+        assert not any(pid in text for pid in ids)
+    artifacts = project.root / "mlruns/artifacts"
+    for path in artifacts.rglob("*"):
+        if path.is_file() and path.suffix in {".csv", ".json", ".txt", ".yaml", ".md", ""}:
+            content = path.read_text(errors="ignore")
+            leaked = [pid for pid in ids if pid in content]
+            assert not leaked, f"{path} contains patient ids {leaked[:3]}"

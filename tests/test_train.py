@@ -1,0 +1,116 @@
+"""Cross-validated training: every family x target, determinism, no leakage, MLflow."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pandas as pd
+import pytest
+
+from conftest import pipeline_params, small_config, toy_cohort, write_params
+from lbp_outcomes.cli import main
+
+FAST = ["cv.folds=3", "cv.repeats=1", "tuning.n_trials=2", "tuning.inner_folds=2"]
+FAMILIES = {"random_forest", "xgboost", "lightgbm", "mlp", "linear"}
+
+
+def train(project, frame, overrides=FAST, tracking=False, data=None):
+    project.root.joinpath("data/source").mkdir(parents=True, exist_ok=True)
+    frame.to_csv(project.root / "data/source/small.csv", index=False)
+    write_params(project, pipeline_params(data or small_config(), overrides, tracking))
+    for stage in ("cohort", "clean", "features", "train"):
+        assert main(["-C", str(project.root), stage]) == 0, stage
+    return json.loads((project.root / "reports/metrics/cv.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    from conftest import Project
+
+    project = Project(tmp_path_factory.mktemp("train") / "proj")
+    return project, train(project, toy_cohort())
+
+
+def test_every_family_and_target_has_finite_metrics(trained):
+    project, cv = trained
+    assert set(cv) == {"pain_post", "responder"}
+    for target, metric_names in {
+        "pain_post": ["r2", "mae", "rmse"],
+        "responder": ["auroc", "auprc", "brier", "calibration_slope", "calibration_intercept"],
+    }.items():
+        assert set(cv[target]) - {"champion", "n"} == FAMILIES
+        assert cv[target]["champion"] in FAMILIES
+        for family in FAMILIES:
+            for name in metric_names:
+                stats = cv[target][family][name]
+                assert all(math.isfinite(stats[k]) for k in ("mean", "sd", "ci_low", "ci_high")), (
+                    target,
+                    family,
+                    name,
+                )
+                assert stats["ci_low"] <= stats["mean"] <= stats["ci_high"]
+    # the toy signal is strong: tree ensembles find it
+    assert cv["pain_post"]["random_forest"]["r2"]["mean"] > 0.5
+    assert cv["responder"]["xgboost"]["auroc"]["mean"] > 0.7
+
+
+def test_outputs_final_models_folds_and_oof(trained):
+    project, cv = trained
+    root = project.root
+    manifest = json.loads((root / "models/manifest.json").read_text())
+    for target in ("pain_post", "responder"):
+        for family in FAMILIES:
+            assert (root / "models" / target / f"{family}.joblib").is_file()
+        assert manifest["targets"][target]["champion"] == cv[target]["champion"]
+    folds = pd.read_csv(root / "reports/cv/folds.csv")
+    assert len(folds[(folds.target == "pain_post") & (folds.metric == "r2")]) == 3 * len(FAMILIES)
+    oof = pd.read_parquet(root / "reports/cv/oof.parquet")
+    # every patient with the outcome is predicted exactly once per family and repeat
+    counts = oof[oof.target == "pain_post"].groupby(["family", "repeat"])["row"].nunique()
+    assert (counts == cv["pain_post"]["n"]).all()
+    assert "pid" not in oof.columns
+    assert (root / "reports/plots/cv/pain_post.png").stat().st_size > 10_000
+
+
+def test_second_run_from_clean_state_gives_identical_cv_json(trained, tmp_path):
+    from conftest import Project
+
+    first_project, _ = trained
+    project = Project(tmp_path / "again")
+    train(project, toy_cohort())
+    for rel in ("reports/metrics/cv.json", "reports/cv/folds.csv"):
+        assert (project.root / rel).read_bytes() == (first_project.root / rel).read_bytes(), rel
+
+
+def test_shuffled_target_control_finds_nothing(project):
+    """With the outcomes permuted there is nothing to learn: CV R2 must not exceed 0.02 for
+    any family. Leakage (fitting scalers, imputers or tuning on the test fold) would show
+    up here as spurious skill."""
+    cv = train(project, toy_cohort(n=150, seed=5, shuffle_targets=True))
+    for family in FAMILIES:
+        assert cv["pain_post"][family]["r2"]["mean"] <= 0.02, family
+        assert cv["responder"][family]["auroc"]["mean"] <= 0.62, family
+
+
+def test_too_few_events_skips_the_target_and_says_why(project, capsys):
+    frame = toy_cohort(n=60, seed=2)
+    frame["responder"] = "no"
+    frame.loc[:1, "responder"] = "yes"  # 2 events < 3 folds
+    cv = train(project, frame, overrides=[*FAST, "model=linear"])
+    assert set(cv) == {"pain_post"}
+    out = capsys.readouterr().out
+    assert "target 'responder' skipped" in out and "too few for 3 stratified folds" in out
+
+
+def test_cohort_too_small_for_the_folds_is_a_clear_error(project, capsys):
+    project.root.joinpath("data/source").mkdir(parents=True, exist_ok=True)
+    toy_cohort(n=8).to_csv(project.root / "data/source/small.csv", index=False)
+    write_params(project, pipeline_params(small_config(), ["cv.folds=5", "model=linear"]))
+    for stage in ("cohort", "clean", "features"):
+        assert main(["-C", str(project.root), stage]) == 0
+    capsys.readouterr()
+    assert main(["-C", str(project.root), "train"]) == 2
+    err = capsys.readouterr().err
+    assert "too few for cv.folds=5" in err
+    assert not (project.root / "models").exists()
