@@ -211,6 +211,36 @@ class Source(_Strict):
         return self
 
 
+class Descriptive(_Strict):
+    mean: float
+    sd: float
+    q1: float
+    median: float
+    q3: float
+    min: float
+    max: float
+
+
+class Reference(_Strict):
+    """Published results about this cohort (conf/reference/), for published-vs-reproduced
+    comparisons. Every number is the paper's; none lives in code."""
+
+    study: str
+    doi: str = ""
+    n: int | None = None
+    validation: str = ""
+    r2: dict[str, dict[str, float | None]] = Field(default_factory=dict)
+    top_predictors: list[str] = Field(default_factory=list)
+    descriptives: dict[str, Descriptive] = Field(default_factory=dict)
+    mcic_share: dict[str, float] = Field(default_factory=dict)
+    fit_type_counts: dict[str, int] = Field(default_factory=dict)
+
+    def best_r2(self, target: str) -> tuple[str, float] | None:
+        """(family, R2) of the best published model for ``target``."""
+        given = {f: v for f, v in self.r2.get(target, {}).items() if v is not None}
+        return max(given.items(), key=lambda kv: kv[1]) if given else None
+
+
 class Cleaning(_Strict):
     max_dropped_fraction: float = Field(default=0.1, ge=0, le=1)
 
@@ -228,6 +258,7 @@ class DataConfig(_Strict):
     mcic: dict[str, Mcic] = Field(default_factory=dict)
     derived: dict[str, Derived] = Field(default_factory=dict)
     cleaning: Cleaning = Cleaning()
+    reference: Reference | None = None
 
     @model_validator(mode="after")
     def _names(self) -> DataConfig:
