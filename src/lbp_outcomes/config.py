@@ -139,6 +139,41 @@ class ExecutorConfig(_Strict):
     dask: DaskConfig = DaskConfig()
 
 
+class ConformalConfig(_Strict):
+    """Prediction intervals for regression champions (MAPIE cross-conformal, CV+)."""
+
+    enabled: bool = True
+    level: float = Field(default=0.9, gt=0, lt=1)  # nominal coverage of the interval
+    folds: int = Field(default=5, ge=2)
+
+
+class RecalibrationConfig(_Strict):
+    fit_fraction: float = Field(default=0.5, gt=0, lt=1)  # share of the external cohort
+    repeats: int = Field(default=50, ge=1)  # random fit/evaluate splits, averaged
+
+
+class ExternalConfig(_Strict):
+    """External validation: bootstrap CIs, case-mix diagnostics, model updating."""
+
+    n_boot: int = Field(default=500, ge=10)
+    ci_level: float = Field(default=0.95, gt=0, lt=1)
+    membership_folds: int = Field(default=5, ge=2)
+    recalibration: RecalibrationConfig = RecalibrationConfig()
+
+
+class ExplainConfig(_Strict):
+    """SHAP explanations of each target's champion."""
+
+    max_rows: int = Field(default=500, ge=10)  # patients explained (a seeded sample if more)
+    background_rows: int = Field(default=100, ge=10)  # masker data for model-agnostic explainers
+    top_k: int = Field(default=10, ge=1)  # features shown in plots
+
+
+class ReportConfig(_Strict):
+    title: str = "lbp-outcomes: reproduction report"
+    author: str = ""
+
+
 class Params(_Strict):
     """Everything in params.yaml (the composed Hydra config)."""
 
@@ -150,6 +185,10 @@ class Params(_Strict):
     model: dict[str, FamilyConfig] = Field(min_length=1)
     cv: CVConfig
     tuning: TuningConfig
+    conformal: ConformalConfig = ConformalConfig()
+    external: ExternalConfig = ExternalConfig()
+    explain: ExplainConfig = ExplainConfig()
+    report: ReportConfig = ReportConfig()
     executor: ExecutorConfig = ExecutorConfig()
     tracking: TrackingConfig
 
