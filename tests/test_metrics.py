@@ -85,8 +85,26 @@ def test_bootstrap_ci_is_seeded_and_brackets_the_estimate():
     rng = np.random.default_rng(0)
     y = rng.normal(size=200)
     pred = y + rng.normal(scale=0.5, size=200)
-    a = metrics.bootstrap_ci(y, pred, metrics.regression_metrics, n_boot=200, seed=1)
-    b = metrics.bootstrap_ci(y, pred, metrics.regression_metrics, n_boot=200, seed=1)
+    a = metrics.bootstrap_ci(y, pred, "regression", n_boot=200, seed=1)
+    b = metrics.bootstrap_ci(y, pred, "regression", n_boot=200, seed=1)
     assert a == b
     for stats in a.values():
         assert stats["ci_low"] < stats["estimate"] < stats["ci_high"]
+
+
+def test_batch_metrics_equal_the_single_sample_definitions():
+    """The vectorised bootstrap versions must compute exactly the same metrics."""
+    rng = np.random.default_rng(7)
+    for _ in range(5):
+        y = rng.normal(size=60)
+        p = y + rng.normal(size=60)
+        batch = metrics.regression_batch(y[None, :], p[None, :])
+        single = {**metrics.regression_metrics(y, p), **metrics.regression_calibration(y, p)}
+        assert {k: float(v[0]) for k, v in batch.items()} == pytest.approx(single, rel=1e-9)
+        yb = (rng.random(60) < 0.3).astype(float)
+        pb = np.round(rng.random(60), 1)  # ties on purpose: AUROC must use average ranks
+        batch = metrics.binary_batch(yb[None, :], pb[None, :])
+        single = metrics.binary_metrics(yb, pb)
+        assert {k: float(v[0]) for k, v in batch.items()} == pytest.approx(
+            single, rel=1e-7, abs=1e-9
+        )

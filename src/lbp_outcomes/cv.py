@@ -9,7 +9,6 @@ numbers. Splits are patient-level: cleaning guarantees one row per patient.
 
 from __future__ import annotations
 
-import math
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -163,7 +162,7 @@ def summarise(results: list[FoldResult], data: TargetData, cv: CVConfig) -> dict
     for name in names:
         values = [r.scores[name] for r in folds]
         stats = metrics.cv_summary(values, test_fraction=1 / cv.folds, level=cv.ci_level)
-        summary[name] = {k: _finite(v) for k, v in stats.items()}
+        summary[name] = {k: metrics.finite_or_none(v) for k, v in stats.items()}
     return summary
 
 
@@ -214,8 +213,3 @@ def oof_table(results: list[FoldResult], data: TargetData) -> pd.DataFrame:
         )
     table = pd.concat(parts, ignore_index=True)
     return table.sort_values(["family", "repeat", "row"], kind="stable").reset_index(drop=True)
-
-
-def _finite(value: float) -> float | None:
-    """JSON has no NaN: undefined statistics (e.g. SD of one fold) become null."""
-    return None if value is None or not math.isfinite(value) else round(float(value), 6)

@@ -57,6 +57,13 @@ def regression_calibration(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
     }
 
 
+def finite_or_none(value: float | None, digits: int = 6) -> float | None:
+    """JSON has no NaN: undefined statistics (e.g. the SD of one fold) become null."""
+    if value is None or not math.isfinite(value):
+        return None
+    return round(float(value), digits)
+
+
 def logit(p: np.ndarray) -> np.ndarray:
     p = np.clip(np.asarray(p, float), _EPS, 1 - _EPS)
     return np.log(p / (1 - p))
@@ -135,33 +142,122 @@ def cv_summary(
     return {"mean": mean, "sd": sd, "ci_low": mean - half, "ci_high": mean + half}
 
 
+def regression_batch(Y: np.ndarray, P: np.ndarray) -> dict[str, np.ndarray]:
+    """Regression metrics and calibration for many resamples at once.
+
+    ``Y``, ``P``: (n_resamples, n_patients). Same definitions as :func:`regression_metrics`
+    and :func:`regression_calibration`; returns arrays of shape (n_resamples,).
+    """
+    resid = Y - P
+    ybar, pbar = Y.mean(axis=1), P.mean(axis=1)
+    ss_res = np.sum(resid**2, axis=1)
+    ss_tot = np.sum((Y - ybar[:, None]) ** 2, axis=1)
+    pc = P - pbar[:, None]
+    var_p = np.sum(pc**2, axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        slope = np.where(var_p > 0, np.sum(pc * (Y - ybar[:, None]), axis=1) / var_p, np.nan)
+        r2 = np.where(ss_tot > 0, 1 - ss_res / ss_tot, np.nan)
+    return {
+        "r2": r2,
+        "mae": np.mean(np.abs(resid), axis=1),
+        "rmse": np.sqrt(ss_res / Y.shape[1]),
+        "calibration_in_the_large": ybar - pbar,
+        "calibration_slope": slope,
+        "calibration_intercept": ybar - slope * pbar,
+    }
+
+
+def _logistic_batch(Y: np.ndarray, LP: np.ndarray, with_slope: bool) -> np.ndarray:
+    """Newton-Raphson for many resamples: logit P(y) = a + b*LP (or a + LP as offset).
+
+    Returns (n_resamples, 2) [a, b] with b = 1 for the offset model; NaN where undefined.
+    """
+    B, n = Y.shape
+    k = 2 if with_slope else 1
+    beta = np.zeros((B, k))
+    X = np.stack([np.ones_like(LP), LP], axis=2) if with_slope else np.ones((B, n, 1))
+    offset = np.zeros_like(LP) if with_slope else LP
+    ok = np.ones(B, bool)
+    for _ in range(60):
+        eta = np.einsum("bnk,bk->bn", X, beta) + offset
+        p = 1 / (1 + np.exp(-eta))
+        w = np.clip(p * (1 - p), 1e-12, None)
+        grad = np.einsum("bnk,bn->bk", X, Y - p)
+        hess = np.einsum("bnk,bn,bnl->bkl", X, w, X)
+        det_ok = np.abs(np.linalg.det(hess)) > 1e-12
+        ok &= det_ok
+        hess[~det_ok] = np.eye(k)
+        step = np.linalg.solve(hess, grad[..., None])[..., 0]
+        beta = beta + step
+        if np.nanmax(np.abs(step)) < 1e-10:
+            break
+    beta[~ok] = np.nan
+    return beta if with_slope else np.column_stack([beta[:, 0], np.ones(B)])
+
+
+def binary_batch(Y: np.ndarray, P: np.ndarray) -> dict[str, np.ndarray]:
+    """Binary metrics for many resamples at once (same definitions as
+    :func:`binary_metrics`); arrays of shape (n_resamples,). Resamples with one class only
+    give NaN for the rank and calibration metrics."""
+    n_pos = Y.sum(axis=1)
+    n_neg = Y.shape[1] - n_pos
+    both = (n_pos > 0) & (n_neg > 0)
+    ranks = stats.rankdata(P, axis=1)  # average ranks for ties, as the AUROC needs
+    with np.errstate(divide="ignore", invalid="ignore"):
+        auroc = (np.sum(ranks * Y, axis=1) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+    auprc = np.array(
+        [
+            skm.average_precision_score(y, p) if ok else np.nan
+            for y, p, ok in zip(Y, P, both, strict=True)
+        ]
+    )
+    LP = logit(P)
+    intercept = _logistic_batch(Y, LP, with_slope=False)[:, 0]
+    slope = _logistic_batch(Y, LP, with_slope=True)[:, 1]
+    nan = np.where(both, 1.0, np.nan)
+    return {
+        "auroc": auroc * nan,
+        "auprc": auprc,
+        "brier": np.mean((P - Y) ** 2, axis=1),
+        "calibration_slope": slope * nan,
+        "calibration_intercept": intercept * nan,
+    }
+
+
 def bootstrap_ci(
     y: np.ndarray,
     pred: np.ndarray,
-    metric: Callable[[np.ndarray, np.ndarray], dict[str, float]],
+    task: str,
     n_boot: int,
     seed: int,
     level: float = 0.95,
     stratify: bool = False,
 ) -> dict[str, dict[str, float]]:
-    """Point estimate and percentile bootstrap CI of every metric ``metric`` returns.
+    """Point estimate and percentile bootstrap CI of every metric of ``task``.
 
     Resamples patients with replacement (within each outcome class when ``stratify``, so
-    every replicate has both classes). Returns ``{name: {estimate, ci_low, ci_high}}``.
+    every replicate has both classes). Returns ``{name: {estimate, ci_low, ci_high}}``;
+    point estimates use the exact single-sample functions above.
     """
     y, pred = np.asarray(y, float), np.asarray(pred, float)
     rng = np.random.default_rng(seed)
-    point = metric(y, pred)
+    point = task_metrics(task)(y, pred)
+    batch = regression_batch if task == "regression" else binary_batch
+    if task == "regression":
+        point = {**point, **regression_calibration(y, pred)}
     groups = [np.flatnonzero(y == v) for v in np.unique(y)] if stratify else [np.arange(len(y))]
-    draws: dict[str, list[float]] = {name: [] for name in point}
-    for _ in range(n_boot):
-        idx = np.concatenate([rng.choice(g, size=len(g), replace=True) for g in groups])
-        for name, value in metric(y[idx], pred[idx]).items():
-            draws[name].append(value)
+    draws: dict[str, list[np.ndarray]] = {name: [] for name in point}
+    for start in range(0, n_boot, 200):  # blocks bound memory: 200 x n values at a time
+        size = min(200, n_boot - start)
+        idx = np.concatenate(
+            [rng.choice(g, size=(size, len(g)), replace=True) for g in groups], axis=1
+        )
+        for name, values in batch(y[idx], pred[idx]).items():
+            draws[name].append(values)
     alpha = (1 - level) / 2
     out = {}
     for name, value in point.items():
-        sample = np.asarray(draws[name], float)
+        sample = np.concatenate(draws[name])
         sample = sample[np.isfinite(sample)]
         low, high = np.quantile(sample, [alpha, 1 - alpha]) if len(sample) else (math.nan, math.nan)
         out[name] = {"estimate": float(value), "ci_low": float(low), "ci_high": float(high)}

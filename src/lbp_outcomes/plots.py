@@ -89,6 +89,61 @@ def calibration(
     return _save(fig, path)
 
 
+def regression_calibration(
+    observed: np.ndarray, predicted: np.ndarray, title: str, label: str, path: Path
+) -> Path:
+    """Observed vs predicted with the ideal line, the fitted calibration line (observed
+    regressed on predicted) and binned means."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(4.8, 4.4))
+    lo = float(min(observed.min(), predicted.min()))
+    hi = float(max(observed.max(), predicted.max()))
+    ax.scatter(predicted, observed, s=9, alpha=0.45, edgecolor="none", label="patients")
+    ax.plot([lo, hi], [lo, hi], color="grey", lw=1, ls="--", label="perfect calibration")
+    if np.ptp(predicted) > 0:
+        slope, intercept = np.polyfit(predicted, observed, 1)
+        xs = np.array([lo, hi])
+        ax.plot(
+            xs,
+            intercept + slope * xs,
+            color="C3",
+            lw=1.4,
+            label=f"fitted: slope {slope:.2f}, intercept {intercept:.2f}",
+        )
+        bins = calibration_curve_data(observed, predicted)
+        ax.plot(
+            bins["predicted"], bins["observed"], "o-", color="C1", ms=4, lw=1, label="binned means"
+        )
+    ax.set_xlabel(f"predicted {label}", fontsize=8)
+    ax.set_ylabel(f"observed {label}", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.legend(fontsize=7, loc="upper left")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def smd_bars(smd: dict[str, float], labels: dict[str, str], title: str, path: Path) -> Path:
+    """Horizontal bars of standardised mean differences with the usual 0.1 threshold."""
+    plt = _plt()
+    items = sorted(smd.items(), key=lambda kv: abs(kv[1]))
+    fig, ax = plt.subplots(figsize=(6, 0.28 * len(items) + 1.2))
+    names = [labels.get(k, k) for k, _ in items]
+    values = [v for _, v in items]
+    colors = ["C3" if abs(v) >= 0.1 else "C0" for v in values]
+    ax.barh(names, values, color=colors)
+    for x in (-0.1, 0.1):
+        ax.axvline(x, color="grey", lw=0.8, ls="--")
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_xlabel(
+        "standardised mean difference (external - development); |SMD| >= 0.1 in red", fontsize=8
+    )
+    ax.tick_params(labelsize=7)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def _save(fig, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     # Fixed metadata so identical figures give identical bytes (DVC sees no change).

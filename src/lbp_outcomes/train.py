@@ -26,7 +26,7 @@ from typing import Any
 import joblib
 import pandas as pd
 
-from lbp_outcomes import paths, plots
+from lbp_outcomes import intervals, paths, plots
 from lbp_outcomes.atomic import Outputs
 from lbp_outcomes.config import Params
 from lbp_outcomes.cv import FoldResult, TargetData, fold_table, oof_table, plan, run_task, summarise
@@ -152,6 +152,8 @@ def run(params: Params, root: Path) -> dict[str, Any]:
             if tuning_notes:
                 notes["tuning"][f"{data.name}/{f}"] = tuning_notes
 
+    conformal = _fit_conformal(params, datasets, manifest, spec)
+
     folds = fold_table(results)
     oof = pd.concat(
         [oof_table([r for r in results if r.task.target == d.name], d) for d in datasets],
@@ -168,6 +170,14 @@ def run(params: Params, root: Path) -> dict[str, Any]:
                 dest = model_dir / target / f"{family}.joblib"
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 joblib.dump(_final(group).model, dest)
+            for target, model in conformal.items():
+                intervals.save(model, model_dir / target / intervals.FILE)
+                manifest["targets"][target]["conformal"] = {
+                    "file": f"{target}/{intervals.FILE}",
+                    "level": params.conformal.level,
+                    "method": "MAPIE cross-conformal (CV+)",
+                    "folds": params.conformal.folds,
+                }
             (model_dir / "manifest.json").write_text(_json(manifest), encoding="utf-8")
             logged = _log_runs(
                 tracker,
@@ -181,6 +191,7 @@ def run(params: Params, root: Path) -> dict[str, Any]:
                 figures,
                 example,
                 Path(tmp),
+                model_dir,
             )
             out.write_json(root / paths.METRICS / "cv.json", cv_metrics)
             out.write_with(root / CV_DIR / "folds.csv", lambda p: folds.to_csv(p, index=False))
@@ -191,6 +202,30 @@ def run(params: Params, root: Path) -> dict[str, Any]:
                 (plot_dir / name).write_bytes(path.read_bytes())
             write_tracking_file(out, root, tracker, **logged)
     return cv_metrics
+
+
+def _conformal_task(family, spec, tuned, X, y, cfg, seed):
+    return intervals.fit(family, spec, tuned, X, y, cfg, seed)
+
+
+def _fit_conformal(
+    params: Params, datasets: list[TargetData], manifest: dict[str, Any], spec: FeatureSpec
+) -> dict[str, Any]:
+    """Cross-conformal interval models for every regression target's champion."""
+    if not params.conformal.enabled:
+        return {}
+    calls, names = [], []
+    for data in datasets:
+        if data.task != "regression":
+            continue
+        champion = manifest["targets"][data.name]["champion"]
+        tuned = manifest["targets"][data.name]["families"][champion]["params"]
+        calls.append(
+            (params.model[champion], spec, tuned, data.X, data.y, params.conformal, params.seed)
+        )
+        names.append(data.name)
+    fitted = run_tasks(_conformal_task, calls, params.executor, label="conformal intervals")
+    return dict(zip(names, fitted, strict=True))
 
 
 def _final(group: list[FoldResult]) -> FoldResult:
@@ -251,6 +286,7 @@ def _log_runs(
     figures: dict[str, Path],
     example: pd.DataFrame,
     tmp: Path,
+    model_dir: Path,
 ) -> dict[str, Any]:
     """A child run per target x family; the champions registered; parent-run summaries.
     Returns the run ids and registered versions (for reports/tracking.json)."""
@@ -287,6 +323,14 @@ def _log_runs(
                 "task": data.task,
                 **{f"final.{k}": str(v) for k, v in final.params.items()},
             }
+            artifacts = {
+                "cv": pair / "oof_predictions.csv",
+                "": pair / "fold_metrics.csv",
+                "plots": figures[f"{data.name}.png"],
+            }
+            interval_file = model_dir / data.name / intervals.FILE
+            if family == champion and interval_file.exists():
+                artifacts["conformal"] = interval_file
             logged = tracker.log_child(
                 name=f"{data.name} | {family}",
                 params=run_params,

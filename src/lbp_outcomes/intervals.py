@@ -1,0 +1,91 @@
+"""Conformal prediction intervals for regression champions (MAPIE, cross-conformal CV+).
+
+Calibrated in the train stage on the development cohort: the champion family, with its
+final tuned hyperparameters, is refitted on K folds and the out-of-fold absolute residuals
+give the conformity scores (Barber et al. 2021, "jackknife+ after cross-validation").
+The interval for a new patient has nominal coverage ``level`` (default 90%) when new
+patients are exchangeable with the development cohort; the external stage measures the
+coverage actually reached in another clinic.
+
+Saved as skops (a restricted format, not pickle): :func:`load` accepts only the estimator
+types this project produces.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from lbp_outcomes.config import ConformalConfig, FamilyConfig
+from lbp_outcomes.models.families import derive_seed, make_pipeline
+from lbp_outcomes.models.preprocess import FeatureSpec
+
+FILE = "conformal.skops"
+# Type prefixes a saved interval model may contain (checked before loading).
+TRUSTED_PREFIXES = (
+    "sklearn.",
+    "mapie.",
+    "xgboost.",
+    "lightgbm.",
+    "numpy.",
+    "collections.",
+    "builtins.",
+)
+
+
+def fit(
+    family: FamilyConfig,
+    spec: FeatureSpec,
+    params: dict,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    cfg: ConformalConfig,
+    seed: int,
+):
+    """A fitted MAPIE CrossConformalRegressor around the champion's pipeline."""
+    import warnings
+
+    from mapie.regression import CrossConformalRegressor
+    from sklearn.model_selection import KFold
+
+    task_seed = derive_seed(seed, "conformal")
+    pipe = make_pipeline(family, "regression", spec, task_seed, threads=1, overrides=params)
+    model = CrossConformalRegressor(
+        pipe,
+        confidence_level=cfg.level,
+        method="plus",
+        cv=KFold(n_splits=cfg.folds, shuffle=True, random_state=task_seed),
+        n_jobs=1,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit_conformalize(X, y)
+    return model
+
+
+def predict_interval(model, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(lower, upper), each shape (n_patients,), at the level the model was calibrated for."""
+    _, bounds = model.predict_interval(X, aggregate_point_predictions=None)
+    return bounds[:, 0, 0], bounds[:, 1, 0]
+
+
+def save(model, path: Path) -> None:
+    import skops.io as sio
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sio.dump(model, path)
+
+
+def load(path: Path):
+    """Load a saved interval model, refusing any type outside TRUSTED_PREFIXES."""
+    import skops.io as sio
+
+    from lbp_outcomes.errors import UserError
+
+    untrusted = sio.get_untrusted_types(file=path)
+    foreign = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES)]
+    if foreign:
+        raise UserError(f"{path}: refusing to load unexpected types {foreign}")
+    return sio.load(path, trusted=untrusted)
