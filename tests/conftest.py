@@ -64,13 +64,9 @@ class Project:
         (root / "conf" / "config.yaml").write_text("defaults: []\n")
         (root / "dvc.yaml").write_text("stages: {}\n")
 
-    def params(self, data: dict[str, Any], **extra: Any) -> dict[str, Any]:
-        params = {
-            "seed": 7,
-            "data": copy.deepcopy(data),
-            "tracking": {"enabled": False, "experiment": f"test/{data['name']}"},
-            **extra,
-        }
+    def params(self, data: dict[str, Any], overrides: list[str] | None = None) -> dict[str, Any]:
+        """Write params.yaml: the repo's conf/ (with overrides) around this data config."""
+        params = pipeline_params(data, overrides)
         (self.root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
         return params
 

@@ -345,67 +345,44 @@ def _frequency_spec(case_mix: CaseMixShift) -> dict[str, Any]:
 def _locations(x: pd.DataFrame, params: dict[str, Any]) -> dict[str, np.ndarray]:
     """Latent location ``mu(x)`` of each outcome (shape (n,) each), in the outcome's units.
 
-    The treatment response is driven by the paper's SHAP top five (fit type, compliance,
-    frequency, LL pre, BMI) through thresholds and interactions, plus each outcome's own
-    baseline where Table 2 forces it. Functional forms (constants in ``outcome_model``):
+    Every outcome is additive in a few effects (constants in ``outcome_model``):
 
-    - ``ll_post``: LL moves a fraction ``phi(x)`` of the way from LL pre to a target of
-      ``target`` degrees: ``mu = ll_pre + phi * (target - ll_pre)``, where ``phi`` is the
-      LL responsiveness (fit type, compliance below the threshold, BMI above the threshold,
-      frequency at or above the threshold, duration). The product makes every effect larger
-      for patients with less lordosis (an interaction with LL pre).
-    - ``nrs_post``: patients with severe baseline pain (NRS pre >= ``severe_from``) converge to
-      a residual pain level that rises as responsiveness falls; patients with moderate pain
-      (below ``severe_from``) improve by about ``moderate_gain * psi`` points only. Table 2 and
-      the 80.3 % MCIC rate together require this (see docs/synthetic_cohort.md).
-    - ``odi_post``: ODI improves by a fraction of its distance to ``floor``:
-      ``mu = odi_pre - k * psi * (odi_pre - floor)``, minus a small age term.
+    ``mu = intercept + pre_slope * (pre - pre_center) + fit_type[ft] + fit_ll_slope[ft] *
+    (ll_pre - ll_center) + low_compliance * [compliance < c_thr] + obese * [bmi > b_thr] +
+    high_frequency * [frequency >= f_thr]``
+
+    where ``pre`` is the outcome's own baseline. The step effects are the paper's SHAP top
+    five (fit type, compliance, frequency, LL pre, BMI); ``fit_ll_slope`` lets the LL pre
+    effect differ by fit type (an interaction). NRS additionally has a moderate-pain branch:
+    patients with NRS pre below ``moderate_below`` get ``mu = nrs_pre - moderate_gain +
+    moderate_effects * (step effects)`` instead (Table 2 with the 80.3 % MCIC rate requires
+    low-baseline patients to improve little; see docs/synthetic_cohort.md).
     """
     om = params["outcome_model"]
     ft = _fit_codes(x)
-    comp = x["compliance"].to_numpy(dtype=float)
-    bmi = x["bmi"].to_numpy(dtype=float)
-    freq = x["frequency"].to_numpy(dtype=float)
-    dur = x["duration"].to_numpy(dtype=float)
-    age = x["age"].to_numpy(dtype=float)
     ll_pre = x["ll_pre"].to_numpy(dtype=float)
-    nrs_pre = x["nrs_pre"].to_numpy(dtype=float)
-    odi_pre = x["odi_pre"].to_numpy(dtype=float)
-
-    low_comp = (comp < om["compliance_threshold"]).astype(float)
-    obese = (bmi > om["bmi_threshold"]).astype(float)
-    freq_hi = (freq >= om["frequency_threshold"]).astype(float)
-
-    def responsiveness(c: dict[str, Any]) -> np.ndarray:
-        return (
-            1.0
-            + np.asarray(c["fit_type"], dtype=float)[ft]
-            + c["low_compliance"] * low_comp
-            + c["obese"] * obese
-            + c["high_frequency"] * freq_hi
-            + c.get("duration_per_week", 0.0) * (dur - om["duration_center"])
-            + c.get("compliance_per_point", 0.0) * (comp - om["compliance_center"])
-        )
-
-    c = om["ll_post"]
-    phi = c["phi"] * responsiveness(c)
-    mu_ll = ll_pre + phi * (c["target"] - ll_pre)
-
-    c = om["nrs_post"]
-    psi = responsiveness(c)
-    severe = nrs_pre >= c["severe_from"]
-    mu_sev = c["residual"] + c["residual_slope"] * (1.0 - psi) + c["pre_slope"] * (nrs_pre - 8.0)
-    mu_mod = nrs_pre - c["moderate_gain"] * psi
-    mu_nrs = np.where(severe, mu_sev, mu_mod)
-
-    c = om["odi_post"]
-    psi = responsiveness(c)
-    mu_odi = (
-        odi_pre
-        - c["k"] * psi * (odi_pre - c["floor"])
-        + c["age_per_year"] * (age - om["age_center"])
-    )
-    return {"ll_post": mu_ll, "nrs_post": mu_nrs, "odi_post": mu_odi}
+    steps = {
+        "low_compliance": x["compliance"].to_numpy(dtype=float) < om["compliance_threshold"],
+        "obese": x["bmi"].to_numpy(dtype=float) > om["bmi_threshold"],
+        "high_frequency": x["frequency"].to_numpy(dtype=float) >= om["frequency_threshold"],
+    }
+    out = {}
+    for name in OUTCOMES:
+        c = om[name]
+        pre = x[BASELINE[name]].to_numpy(dtype=float)
+        effects = np.asarray(c["fit_type"], dtype=float)[ft] + np.asarray(
+            c["fit_ll_slope"], dtype=float
+        )[ft] * (ll_pre - om["ll_center"])
+        for key, on in steps.items():
+            effects = effects + c[key] * on
+        mu = c["intercept"] + c["pre_slope"] * (pre - c["pre_center"]) + effects
+        if "moderate_below" in c:
+            moderate = pre < c["moderate_below"]
+            mu = np.where(
+                moderate, pre - c["moderate_gain"] + c["moderate_effects"] * effects, mu
+            )
+        out[name] = mu
+    return out
 
 
 def _fit_codes(x: pd.DataFrame) -> np.ndarray:
