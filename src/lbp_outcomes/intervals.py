@@ -44,19 +44,22 @@ def fit(
     cfg: ConformalConfig,
     seed: int,
 ):
-    """A fitted MAPIE CrossConformalRegressor around the champion's pipeline."""
+    """A fitted MAPIE CrossConformalRegressor around the champion's pipeline.
+
+    ``seed`` is the champion's final-fit seed, so MAPIE's full-data model is the champion
+    itself and intervals are built around the champion's own point predictions.
+    """
     import warnings
 
     from mapie.regression import CrossConformalRegressor
     from sklearn.model_selection import KFold
 
-    task_seed = derive_seed(seed, "conformal")
-    pipe = make_pipeline(family, "regression", spec, task_seed, threads=1, overrides=params)
+    pipe = make_pipeline(family, "regression", spec, seed, threads=1, overrides=params)
     model = CrossConformalRegressor(
         pipe,
         confidence_level=cfg.level,
         method="plus",
-        cv=KFold(n_splits=cfg.folds, shuffle=True, random_state=task_seed),
+        cv=KFold(n_splits=cfg.folds, shuffle=True, random_state=derive_seed(seed, "conformal")),
         n_jobs=1,
     )
     with warnings.catch_warnings():

@@ -34,7 +34,7 @@ from lbp_outcomes.dataconfig import DataConfig
 from lbp_outcomes.errors import UserError
 from lbp_outcomes.executor import run_tasks
 from lbp_outcomes.metrics import HIGHER_IS_BETTER, PRIMARY
-from lbp_outcomes.models.families import check_family
+from lbp_outcomes.models.families import check_family, derive_seed
 from lbp_outcomes.models.preprocess import FeatureSpec
 from lbp_outcomes.tracking import Tracker, flatten, write_tracking_file
 
@@ -220,9 +220,9 @@ def _fit_conformal(
             continue
         champion = manifest["targets"][data.name]["champion"]
         tuned = manifest["targets"][data.name]["families"][champion]["params"]
-        calls.append(
-            (params.model[champion], spec, tuned, data.X, data.y, params.conformal, params.seed)
-        )
+        # The champion's own final-fit seed: MAPIE's full-data model is then the champion.
+        seed = derive_seed(params.seed, data.name, champion, "final")
+        calls.append((params.model[champion], spec, tuned, data.X, data.y, params.conformal, seed))
         names.append(data.name)
     fitted = run_tasks(_conformal_task, calls, params.executor, label="conformal intervals")
     return dict(zip(names, fitted, strict=True))
@@ -342,11 +342,7 @@ def _log_runs(
                 },
                 summary=flat_summary,
                 folds=fold_values,
-                artifacts={
-                    "cv": pair / "oof_predictions.csv",
-                    "": pair / "fold_metrics.csv",
-                    "plots": figures[f"{data.name}.png"],
-                },
+                artifacts=artifacts,
                 model=final.model,
                 input_example=example,
             )

@@ -378,9 +378,7 @@ def _locations(x: pd.DataFrame, params: dict[str, Any]) -> dict[str, np.ndarray]
         mu = c["intercept"] + c["pre_slope"] * (pre - c["pre_center"]) + effects
         if "moderate_below" in c:
             moderate = pre < c["moderate_below"]
-            mu = np.where(
-                moderate, pre - c["moderate_gain"] + c["moderate_effects"] * effects, mu
-            )
+            mu = np.where(moderate, pre - c["moderate_gain"] + c["moderate_effects"] * effects, mu)
         out[name] = mu
     return out
 
