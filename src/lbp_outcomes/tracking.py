@@ -66,11 +66,33 @@ def _client(cfg: TrackingConfig, root: Path):
     return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
+@contextlib.contextmanager
+def _store_lock(root: Path) -> Iterator[None]:
+    """An exclusive file lock next to the store: the first open of a new sqlite store
+    creates its tables, and two processes doing that at once corrupt the schema."""
+    import fcntl
+
+    lock = store_root(root) / "mlruns" / ".lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def ensure_experiment(cfg: TrackingConfig, root: Path) -> str:
     """The experiment id, creating the store and experiment on first use.
 
-    Parallel first runs race to create it; the loser finds the winner's experiment.
+    Serialised by a file lock, so parallel first runs (a DVC queue, a multirun) neither
+    race on the schema nor create the experiment twice.
     """
+    with _store_lock(root):
+        return _ensure_experiment(cfg, root)
+
+
+def _ensure_experiment(cfg: TrackingConfig, root: Path) -> str:
     client = _client(cfg, root)
     for attempt in range(5):
         found = client.get_experiment_by_name(cfg.experiment)

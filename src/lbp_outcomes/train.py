@@ -114,6 +114,25 @@ def run(params: Params, root: Path) -> dict[str, Any]:
     for target, why in skipped.items():
         print(f"warning: target {target!r} skipped: {why}")
 
+    tracker = Tracker(params, root)
+    # The parent run opens first, so the MLflow UI shows the pipeline RUNNING while CV
+    # works, and an interrupted or failed run is closed KILLED or FAILED, never left open.
+    with tempfile.TemporaryDirectory(prefix="lbp-train-") as tmp, tracker.pipeline_run("train"):
+        return _train(params, root, tracker, Path(tmp), frame, spec, families, datasets, skipped)
+
+
+def _train(
+    params: Params,
+    root: Path,
+    tracker: Tracker,
+    tmp: Path,
+    frame: pd.DataFrame,
+    spec: FeatureSpec,
+    families: list[str],
+    datasets: list[TargetData],
+    skipped: dict[str, str],
+) -> dict[str, Any]:
+    cfg = params.data
     calls = [
         (task, data, params.model[task.family], spec, params.tuning)
         for data in datasets
@@ -161,46 +180,44 @@ def run(params: Params, root: Path) -> dict[str, Any]:
     )
     example = typical_patient(frame, spec)
 
-    tracker = Tracker(params, root)
-    with tempfile.TemporaryDirectory(prefix="lbp-train-") as tmp, tracker.pipeline_run("train"):
-        figures = _figures(Path(tmp), datasets, oof, cfg, manifest)
-        with Outputs() as out:
-            model_dir = out.directory(root / paths.MODELS)
-            for (target, family), group in grouped.items():
-                dest = model_dir / target / f"{family}.joblib"
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                joblib.dump(_final(group).model, dest)
-            for target, model in conformal.items():
-                intervals.save(model, model_dir / target / intervals.FILE)
-                manifest["targets"][target]["conformal"] = {
-                    "file": f"{target}/{intervals.FILE}",
-                    "level": params.conformal.level,
-                    "method": "MAPIE cross-conformal (CV+)",
-                    "folds": params.conformal.folds,
-                }
-            (model_dir / "manifest.json").write_text(_json(manifest), encoding="utf-8")
-            logged = _log_runs(
-                tracker,
-                params,
-                datasets,
-                grouped,
-                summaries,
-                manifest,
-                folds,
-                oof,
-                figures,
-                example,
-                Path(tmp),
-                model_dir,
-            )
-            out.write_json(root / paths.METRICS / "cv.json", cv_metrics)
-            out.write_with(root / CV_DIR / "folds.csv", lambda p: folds.to_csv(p, index=False))
-            out.write_with(root / CV_DIR / "oof.parquet", lambda p: oof.to_parquet(p, index=False))
-            out.write_json(root / CV_DIR / "notes.json", notes)
-            plot_dir = out.directory(root / PLOTS_DIR)
-            for name, path in figures.items():
-                (plot_dir / name).write_bytes(path.read_bytes())
-            write_tracking_file(out, root, tracker, **logged)
+    figures = _figures(tmp, datasets, oof, cfg, manifest)
+    with Outputs() as out:
+        model_dir = out.directory(root / paths.MODELS)
+        for (target, family), group in grouped.items():
+            dest = model_dir / target / f"{family}.joblib"
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            joblib.dump(_final(group).model, dest)
+        for target, model in conformal.items():
+            intervals.save(model, model_dir / target / intervals.FILE)
+            manifest["targets"][target]["conformal"] = {
+                "file": f"{target}/{intervals.FILE}",
+                "level": params.conformal.level,
+                "method": "MAPIE cross-conformal (CV+)",
+                "folds": params.conformal.folds,
+            }
+        (model_dir / "manifest.json").write_text(_json(manifest), encoding="utf-8")
+        logged = _log_runs(
+            tracker,
+            params,
+            datasets,
+            grouped,
+            summaries,
+            manifest,
+            folds,
+            oof,
+            figures,
+            example,
+            tmp,
+            model_dir,
+        )
+        out.write_json(root / paths.METRICS / "cv.json", cv_metrics)
+        out.write_with(root / CV_DIR / "folds.csv", lambda p: folds.to_csv(p, index=False))
+        out.write_with(root / CV_DIR / "oof.parquet", lambda p: oof.to_parquet(p, index=False))
+        out.write_json(root / CV_DIR / "notes.json", notes)
+        plot_dir = out.directory(root / PLOTS_DIR)
+        for name, path in figures.items():
+            (plot_dir / name).write_bytes(path.read_bytes())
+        write_tracking_file(out, root, tracker, **logged)
     return cv_metrics
 
 
