@@ -17,7 +17,7 @@ from lbp_outcomes.cli import main
 
 OVERRIDES = [
     "cv.folds=3",
-    "cv.repeats=3",
+    "cv.repeats=2",
     "tuning.n_trials=3",
     "tuning.inner_folds=2",
     "model=[xgboost,linear]",
@@ -54,7 +54,9 @@ def runs(project):
 
 
 @pytest.mark.parametrize(
-    "sig,code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["SIGTERM", "SIGINT"]
+    "sig,code",
+    [(signal.SIGTERM, 143), pytest.param(signal.SIGINT, 130, marks=pytest.mark.slow)],
+    ids=["SIGTERM", "SIGINT"],
 )
 def test_interrupted_training_is_killed_cleanly_and_rerun_matches(tmp_path, sig, code):
     project = prepared(tmp_path / "interrupted")
