@@ -295,3 +295,14 @@ def test_wide_file_only_declared_columns_travel(project):
     assert run_stages(project, "cohort", "clean") == 0
     raw = pd.read_parquet(project.root / "data/raw/development.parquet")
     assert "patient name" not in raw.columns and len(raw.columns) == 9  # _row + 8 declared
+
+
+def test_unquoted_yes_no_in_the_config_still_match_the_file(project):
+    """YAML reads `values: [no, yes]` as booleans; the file's "no"/"yes" must still match."""
+    project.write("data/source/small.csv", CSV)
+    cfg = small_config()
+    cfg["targets"]["responder"] = {"kind": "binary", "values": [False, True], "positive": True}
+    project.params(cfg)
+    assert run_stages(project, "cohort", "clean") == 0
+    clean = pd.read_parquet(project.root / "data/clean/development.parquet")
+    assert clean["responder"].tolist()[:3] == [1, 0, 1]

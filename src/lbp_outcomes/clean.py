@@ -114,8 +114,8 @@ def _normalise(frame: pd.DataFrame, cfg: DataConfig) -> pd.DataFrame:
             if decimal != ".":
                 text = text.str.replace(decimal, ".", regex=False)
             out[name] = text.astype(object).where(text.notna() & (text != ""), np.nan)
-    for name in schema.categorical_columns(cfg):
-        out[name] = schema.to_text(out[name])
+    for name, spec in schema.categorical_columns(cfg).items():
+        out[name] = schema.category_text(out[name], spec)
     out[cfg.id_column] = schema.to_text(out[cfg.id_column])
     if cfg.site_column:
         out[cfg.site_column] = schema.to_text(out[cfg.site_column])

@@ -97,9 +97,9 @@ def validate_patients(frame: pd.DataFrame, cfg: DataConfig, shown: str) -> pd.Da
         if name in columns and not pd.api.types.is_numeric_dtype(data[name]):
             text = data[name].astype("string").str.strip()
             data[name] = text.astype(object).where(text.notna() & (text != ""), np.nan)
-    for name in schema.categorical_columns(cfg):
+    for name, spec in schema.categorical_columns(cfg).items():
         if name in columns:
-            data[name] = schema.to_text(data[name])
+            data[name] = schema.category_text(data[name], spec)
     typed, fails = schema.validate(schema.type_schema(cfg, columns), data)
     if not fails:
         typed = _convert(typed, cfg)

@@ -128,6 +128,23 @@ def to_text(series: pd.Series) -> pd.Series:
     return out.astype(object)
 
 
+# YAML 1.1 (PyYAML, OmegaConf) reads unquoted yes/no/on/off as booleans, so a config that
+# says `values: [no, yes]` holds [False, True]; the file still says "no" and "yes".
+_TRUE = {"true", "yes", "y", "on", "1"}
+_FALSE = {"false", "no", "n", "off", "0"}
+
+
+def category_text(series: pd.Series, spec: Feature | Target) -> pd.Series:
+    """:func:`to_text`, reading yes/no-style words as the booleans the config holds."""
+    levels = spec.levels if isinstance(spec, Target) else spec.values or []
+    out = to_text(series)
+    if any(isinstance(v, bool) for v in levels):
+        lowered = out.map(lambda v: v.lower() if isinstance(v, str) else v)
+        out = lowered.map(lambda v: "true" if v in _TRUE else "false" if v in _FALSE else v)
+        out = out.where(lowered.isin(_TRUE | _FALSE), to_text(series)).astype(object)
+    return out
+
+
 def _is_missing(value: object) -> bool:
     try:
         return bool(pd.isna(value))
