@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import subprocess
 import tempfile
 import time
@@ -53,8 +54,15 @@ def artifact_location(cfg: TrackingConfig, root: Path, experiment: str) -> str:
     return folder.resolve().as_uri()
 
 
+def key(name: str) -> str:
+    """A name MLflow accepts as a param/metric key (alphanumerics, _ - . space : /): a
+    column called "ODI.12wk (%)" becomes "ODI.12wk _%_"."""
+    return re.sub(r"[^A-Za-z0-9_\-. :/]", "_", name)
+
+
 def registered_name(data_name: str, target: str) -> str:
-    return f"lbp-outcomes.{data_name}.{target}"
+    """Registry name for a target's champion; safe inside a models:/ URI."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", f"lbp-outcomes.{data_name}.{target}")
 
 
 def _client(cfg: TrackingConfig, root: Path):
@@ -217,10 +225,12 @@ class Tracker:
             mlflow.set_tags({**run_tags(self.params, self.root), **tags})
             _log_params(params)
             now = int(time.time() * 1000)
-            batch = [Metric(k, float(v), now, 0) for k, v in summary.items() if v is not None]
-            for key, values in folds.items():
+            batch = [Metric(key(k), float(v), now, 0) for k, v in summary.items() if v is not None]
+            for name, values in folds.items():
                 batch += [
-                    Metric(key, float(v), now, step) for step, v in enumerate(values) if v == v
+                    Metric(key(name), float(v), now, step)
+                    for step, v in enumerate(values)
+                    if v == v
                 ]
             client = mlflow.MlflowClient()
             for start in range(0, len(batch), 900):
@@ -249,7 +259,9 @@ class Tracker:
             return
         import mlflow
 
-        mlflow.log_metrics({k: float(v) for k, v in values.items() if v is not None and v == v})
+        mlflow.log_metrics(
+            {key(k): float(v) for k, v in values.items() if v is not None and v == v}
+        )
 
     def register(self, target: str, model_uri: str, description: str = "") -> str | None:
         """Register ``model_uri`` as this target's model and point alias ``champion`` at it."""
@@ -272,7 +284,7 @@ class Tracker:
 def _log_params(params: dict[str, str]) -> None:
     import mlflow
 
-    items = list(params.items())
+    items = [(key(k), v) for k, v in params.items()]
     for start in range(0, len(items), 100):
         mlflow.log_params(dict(items[start : start + 100]))
 
