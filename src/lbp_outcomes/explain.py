@@ -697,7 +697,7 @@ def _figures(
             title,
             caption,
             top_k,
-            folder / f"{target}_bar.png",
+            folder / f"{paths.slug(target)}_bar.png",
         )
         beeswarm_plot(
             attribution,
@@ -706,7 +706,7 @@ def _figures(
             caption,
             top_k,
             derive_seed(params.seed, "plot", target),
-            folder / f"{target}_beeswarm.png",
+            folder / f"{paths.slug(target)}_beeswarm.png",
         )
 
 

@@ -277,7 +277,7 @@ def _figures(folder: Path, report: dict, preds: pd.DataFrame, cfg: DataConfig) -
             plots.calibration(
                 curves,
                 f"{label}: calibration in the external cohort",
-                folder / f"{target}.png",
+                folder / f"{paths.slug(target)}.png",
                 label,
             )
         else:
@@ -287,7 +287,7 @@ def _figures(folder: Path, report: dict, preds: pd.DataFrame, cfg: DataConfig) -
                 champion["predicted"].to_numpy(),
                 f"{label}: {entry['champion']} in the external cohort",
                 label,
-                folder / f"{target}.png",
+                folder / f"{paths.slug(target)}.png",
             )
     plots.smd_bars(
         report["case_mix"]["smd"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 RAW = Path("data/raw")
@@ -18,3 +19,9 @@ MANIFEST = "manifest.json"
 def cohort_file(folder: Path, cohort: str) -> Path:
     """``<folder>/<cohort>.parquet`` for cohort in ("development", "external")."""
     return folder / f"{cohort}.parquet"
+
+
+def slug(name: str) -> str:
+    """A column name as a file name: ``ODI.12wk (%)`` -> ``ODI.12wk_%_`` is still awkward in
+    links, so anything outside letters, digits, ``_ . -`` becomes ``_``."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name)

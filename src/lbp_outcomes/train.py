@@ -10,8 +10,7 @@ executor, tracking). Outputs:
   and 95% CI over the outer folds; the champion family per target.
 - reports/cv/folds.csv (per-fold values), reports/cv/oof.parquet (out-of-fold predictions,
   by row position, no ids), reports/cv/notes.json (targets skipped and why, tuning notes).
-- reports/plots/cv/<target>.png (observed vs predicted, or calibration curves) and
-  reports/plots/cv/<target>.csv (the data behind the regression plots, for `dvc plots`).
+- reports/plots/cv/<target>.png: observed vs predicted, or calibration curves (DVC plots).
 - reports/tracking.json: the MLflow parent run later stages log under.
 """
 
@@ -160,7 +159,7 @@ def _train(
             "n": len(data.y),
             "families": {
                 f: {
-                    "file": f"{data.name}/{f}.joblib",
+                    "file": f"{paths.slug(data.name)}/{f}.joblib",
                     "params": _final(grouped[(data.name, f)]).params,
                 }
                 for f in families
@@ -184,13 +183,13 @@ def _train(
     with Outputs() as out:
         model_dir = out.directory(root / paths.MODELS)
         for (target, family), group in grouped.items():
-            dest = model_dir / target / f"{family}.joblib"
+            dest = model_dir / paths.slug(target) / f"{family}.joblib"
             dest.parent.mkdir(parents=True, exist_ok=True)
             joblib.dump(_final(group).model, dest)
         for target, model in conformal.items():
-            intervals.save(model, model_dir / target / intervals.FILE)
+            intervals.save(model, model_dir / paths.slug(target) / intervals.FILE)
             manifest["targets"][target]["conformal"] = {
-                "file": f"{target}/{intervals.FILE}",
+                "file": f"{paths.slug(target)}/{intervals.FILE}",
                 "level": params.conformal.level,
                 "method": "MAPIE cross-conformal (CV+)",
                 "folds": params.conformal.folds,
@@ -266,22 +265,17 @@ def _figures(
         unit = _unit(cfg, data.name)
         if data.task == "regression":
             title = f"{label}: out-of-fold predictions (mean over CV repeats)"
-            out[f"{data.name}.png"] = plots.observed_vs_predicted(
-                part, title, unit, folder / f"{data.name}.png"
+            out[f"{paths.slug(data.name)}.png"] = plots.observed_vs_predicted(
+                part, title, unit, folder / f"{paths.slug(data.name)}.png"
             )
-            wide = part.groupby(["row", "family"])["predicted"].mean().unstack("family")
-            wide.insert(0, "observed", part.groupby("row")["observed"].first())
-            csv = folder / f"{data.name}.csv"
-            wide.round(4).reset_index().to_csv(csv, index=False)
-            out[f"{data.name}.csv"] = csv
         else:
             curves = {
                 f: plots.calibration_curve_data(g["observed"], g["predicted"])
                 for f, g in part.groupby("family", sort=False)
             }
             title = f"{label}: calibration of out-of-fold predictions"
-            out[f"{data.name}.png"] = plots.calibration(
-                curves, title, folder / f"{data.name}.png", label
+            out[f"{paths.slug(data.name)}.png"] = plots.calibration(
+                curves, title, folder / f"{paths.slug(data.name)}.png", label
             )
     return out
 
@@ -343,9 +337,9 @@ def _log_runs(
             artifacts = {
                 "cv": pair / "oof_predictions.csv",
                 "": pair / "fold_metrics.csv",
-                "plots": figures[f"{data.name}.png"],
+                "plots": figures[f"{paths.slug(data.name)}.png"],
             }
-            interval_file = model_dir / data.name / intervals.FILE
+            interval_file = model_dir / paths.slug(data.name) / intervals.FILE
             if family == champion and interval_file.exists():
                 artifacts["conformal"] = interval_file
             logged = tracker.log_child(
