@@ -30,7 +30,7 @@ def tracked(tmp_path_factory):
 
 def test_store_is_sqlite_under_the_project(tracked):
     project, _, info, _ = tracked
-    assert info["tracking_uri"] == f"sqlite:///{project.root / 'mlruns/mlflow.db'}"
+    assert info["tracking_uri"] == f"sqlite:///{project.root / 'mlruns/mlflow.db'}?timeout=120"
     assert (project.root / "mlruns/mlflow.db").is_file()
     assert (project.root / "mlruns/artifacts").is_dir()
 

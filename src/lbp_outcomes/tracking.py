@@ -42,11 +42,15 @@ def tracking_uri(cfg: TrackingConfig, root: Path) -> str:
     """Absolute store URI: relative sqlite paths resolve against the real project root."""
     uri = cfg.uri
     prefix = "sqlite:///"
-    if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
+    if not uri.startswith(prefix):
+        return uri
+    if not uri.startswith(prefix + "/"):
         path = store_root(root) / uri[len(prefix) :]
         path.parent.mkdir(parents=True, exist_ok=True)
-        return f"{prefix}{path}"
-    return uri
+        uri = f"{prefix}{path}"
+    # Concurrent runs (a DVC queue) wait for sqlite's write lock instead of failing after
+    # the default 5 s.
+    return uri if "?" in uri else f"{uri}?timeout=120"
 
 
 def artifact_location(cfg: TrackingConfig, root: Path, experiment: str) -> str:
@@ -102,20 +106,27 @@ def ensure_experiment(cfg: TrackingConfig, root: Path) -> str:
 
 def _ensure_experiment(cfg: TrackingConfig, root: Path) -> str:
     client = _client(cfg, root)
-    for attempt in range(5):
-        found = client.get_experiment_by_name(cfg.experiment)
-        if found is not None:
-            return found.experiment_id
-        try:
-            return client.create_experiment(
-                cfg.experiment, artifact_location=artifact_location(cfg, root, cfg.experiment)
-            )
-        except Exception:
-            time.sleep(0.2 * (attempt + 1))
-    found = client.get_experiment_by_name(cfg.experiment)
-    if found is None:
-        raise RuntimeError(f"could not create MLflow experiment {cfg.experiment!r}")
-    return found.experiment_id
+    found = client.get_experiment_by_name(cfg.experiment)  # first use creates the tables
+    experiment_id = found.experiment_id if found is not None else None
+    if experiment_id is None:
+        experiment_id = client.create_experiment(
+            cfg.experiment, artifact_location=artifact_location(cfg, root, cfg.experiment)
+        )
+    _write_ahead_log(tracking_uri(cfg, root))
+    return experiment_id
+
+
+def _write_ahead_log(uri: str) -> None:
+    """Switch a sqlite store to WAL journaling (persistent in the file): readers no longer
+    block the writer, which concurrent runs and an open MLflow UI need."""
+    import sqlite3
+
+    if not uri.startswith("sqlite:///"):
+        return
+    path = uri[len("sqlite:///") :].split("?", 1)[0]
+    if Path(path).exists():
+        with contextlib.closing(sqlite3.connect(path, timeout=120)) as con:
+            con.execute("PRAGMA journal_mode=WAL")
 
 
 # -- what ------------------------------------------------------------------------------------
