@@ -40,12 +40,28 @@ def registry(n: int = 600, seed: int = 2024) -> pd.DataFrame:
     sev = pd.Series(imaging).map({"none": 0, "mild": 1, "moderate": 2, "severe": 3}).to_numpy()
     smoker = smoking == "Current"
     pain12 = (
-        0.45 * pain0 + 0.05 * (age - 50) * 0.3 + 0.5 * sev + 0.8 * smoker
-        - 0.06 * np.minimum(sessions, 16) + 0.025 * (fear - 45) + rng.normal(0, 1.1, n)
+        0.45 * pain0
+        + 0.05 * (age - 50) * 0.3
+        + 0.5 * sev
+        + 0.8 * smoker
+        - 0.06 * np.minimum(sessions, 16)
+        + 0.025 * (fear - 45)
+        + rng.normal(0, 1.1, n)
     )
     pain12 = np.clip(np.round(pain12 + 1.0), 0, 10)
-    odi12 = np.clip(np.round(0.55 * odi0 + 2.5 * sev + 4 * smoker - 0.4 * sessions
-                             + 0.15 * (bmi - 27) + rng.normal(0, 7, n) + 6), 0, 100)
+    odi12 = np.clip(
+        np.round(
+            0.55 * odi0
+            + 2.5 * sev
+            + 4 * smoker
+            - 0.4 * sessions
+            + 0.15 * (bmi - 27)
+            + rng.normal(0, 7, n)
+            + 6
+        ),
+        0,
+        100,
+    )
     # shift at the North site: older, more severe imaging (case mix)
     north = site == "North"
     age = np.where(north, np.minimum(age + 5, 90), age)
@@ -73,7 +89,9 @@ def registry(n: int = 600, seed: int = 2024) -> pd.DataFrame:
     # 138 columns the config does not use (registry exports are wide), some identifying
     extra = {f"Var.{i:03d}": np.round(rng.normal(size=n), 3) for i in range(136)}
     extra["Patient Name"] = [f"Name {i}" for i in range(n)]
-    extra["Date of Birth"] = pd.Timestamp("1960-01-01") + pd.to_timedelta(rng.integers(0, 20000, n), "D")
+    extra["Date of Birth"] = pd.Timestamp("1960-01-01") + pd.to_timedelta(
+        rng.integers(0, 20000, n), "D"
+    )
     return pd.concat([frame, pd.DataFrame(extra)], axis=1)
 
 
@@ -84,7 +102,9 @@ def trial(n: int = 100, seed: int = 7) -> pd.DataFrame:
     pain = np.round(rng.normal(6.2, 1.5, n).clip(1, 10), 1)
     chronicity = rng.choice(["<6 months", "6-12 months", ">12 months"], n, p=[0.3, 0.3, 0.4])
     expect = rng.choice(["low", "medium", "high"], n, p=[0.3, 0.4, 0.3])
-    chron = pd.Series(chronicity).map({"<6 months": 0, "6-12 months": 1, ">12 months": 2}).to_numpy()
+    chron = (
+        pd.Series(chronicity).map({"<6 months": 0, "6-12 months": 1, ">12 months": 2}).to_numpy()
+    )
     exp_ = pd.Series(expect).map({"low": -1, "medium": 0, "high": 1}).to_numpy()
     logit = -0.3 + 0.9 * (arm == "graded activity") - 0.5 * chron + 0.7 * exp_ - 0.15 * (pain - 6)
     recovered = rng.random(n) < 1 / (1 + np.exp(-logit))

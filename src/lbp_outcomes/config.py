@@ -165,7 +165,9 @@ class ExplainConfig(_Strict):
     """SHAP explanations of each target's champion."""
 
     max_rows: int = Field(default=500, ge=10)  # patients explained (a seeded sample if more)
-    background_rows: int = Field(default=100, ge=10)  # background for linear and model-agnostic explainers
+    background_rows: int = Field(
+        default=100, ge=10
+    )  # background for linear and model-agnostic explainers
     top_k: int = Field(default=10, ge=1)  # features shown in plots
 
 

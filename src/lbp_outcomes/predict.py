@@ -109,7 +109,9 @@ def validate_patients(frame: pd.DataFrame, cfg: DataConfig, shown: str) -> pd.Da
         what = "is not a number" if f.rule == "type" else f.description
         value = f" value {schema_value(f.values[0])!r}" if f.values else ""
         more = f" (and {len(f.rows) - 1} more rows)" if len(f.rows) > 1 else ""
-        raise UserError(f"{shown}: patient row {f.rows[0]}{more}: column {f.column!r}{value} {what}")
+        raise UserError(
+            f"{shown}: patient row {f.rows[0]}{more}: column {f.column!r}{value} {what}"
+        )
     absent = typed.isna()
     if absent.any().any():
         row = int(absent.any(axis=1).idxmax())

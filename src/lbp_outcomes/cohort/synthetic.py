@@ -120,8 +120,9 @@ class OutcomeShift:
     """A different outcome model at the external clinic; the defaults mean no shift.
 
     ``response_scale`` multiplies each patient's treatment response on the reported scale:
-    ``post' = pre + response_scale * (post - pre)``, rounded to the outcome's grid and clipped
-    to :data:`VALID_RANGES` (0.7 = every improvement 30 % smaller). ``noise_scale`` multiplies
+    ``post' = pre + response_scale * (post - pre)``, clipped to :data:`VALID_RANGES` and
+    rounded to the outcome's grid without bias (stochastic rounding), so 0.7 makes the mean
+    improvement exactly 30 % smaller. ``noise_scale`` multiplies
     the outcome noise SD (a less homogeneous or less reliably measured clinic): predictions
     keep their meaning but explain less.
     """
@@ -204,13 +205,12 @@ def _stratified_uniforms(rng: np.random.Generator, z: np.ndarray) -> np.ndarray:
     n, k = z.shape
     u = np.empty_like(z)
     for j in range(k):  # loop over the handful of columns, not over patients
-        order = np.argsort(z[:, j], kind="stable")
+        order = np.argsort(z[:, j])  # continuous scores: no ties, so the order is unique
         u[order, j] = (np.arange(n) + rng.random(n)) / n
     return u
 
 
 def _ll_pre_tenths(
-    rng_keys: np.ndarray,
     pos: np.ndarray,
     sba10: np.ndarray,
     ftype: np.ndarray,
@@ -257,7 +257,6 @@ def _ll_pre_tenths(
     a, b = cfg["kumaraswamy_a"], cfg["kumaraswamy_b"]
     frac = (1.0 - (1.0 - b_u) ** (1.0 / b)) ** (1.0 / a)
     out[below] = np.minimum((frac[below] * (below_hi[below] + 1)).astype(np.int64), below_hi[below])
-    del rng_keys  # kept in the signature for symmetry; LL is a deterministic map of `pos`
     return out
 
 
@@ -294,6 +293,7 @@ def _assign_fit_types(
 
 def _sample_inputs(
     rng: np.random.Generator,
+    rng_fit: np.random.Generator,
     n: int,
     params: dict[str, Any],
     case_mix: CaseMixShift | None,
@@ -311,8 +311,8 @@ def _sample_inputs(
     for name in ("age", "bmi", "nrs_pre", "odi_pre", "frequency", "duration", "compliance"):
         out[name] = marginal_quantile(col[name], marg[name])
     sba10 = np.rint(marginal_quantile(col["sba_pre"], marg["sba_pre"]) * 10).astype(np.int64)
-    codes, sba10 = _assign_fit_types(rng, sba10, fit_type_counts(n, params))
-    ll10 = _ll_pre_tenths(None, col["ll_position"], sba10, codes, params)
+    codes, sba10 = _assign_fit_types(rng_fit, sba10, fit_type_counts(n, params))
+    ll10 = _ll_pre_tenths(col["ll_position"], sba10, codes, params)
     out["sba_pre"] = sba10 / 10.0
     out["ll_pre"] = ll10 / 10.0
 
@@ -401,14 +401,26 @@ def _levels(spec: dict[str, Any]) -> np.ndarray:
 def _shifted_values(
     levels: np.ndarray, pre: np.ndarray, outcome: str, shift: OutcomeShift | None
 ) -> np.ndarray | None:
-    """Reported values after a response shift, shape (n, levels); None when there is none."""
+    """Expected reported value for each (patient, unshifted level) under a response shift,
+    shape (n, levels); None when there is no response shift.
+
+    The scaled value ``pre + response_scale * (level - pre)`` is clipped to the valid range
+    and then rounded to the reporting grid *stochastically* (up with probability equal to
+    the fractional part), so its expectation is the clipped scaled value itself: the mean
+    response is exactly ``response_scale`` times the unshifted one (before clipping), with no
+    rounding bias (deterministic rounding would turn a 0.7-point gain into 1 point).
+    """
     if shift is None or shift.response_scale == 1.0:
         return None
-    d = DECIMALS[outcome]
     lo, hi = VALID_RANGES[outcome]
-    scaled = pre[:, None] + shift.response_scale * (levels[None, :] - pre[:, None])
-    # floor(x + 0.5) rounds halves up, unlike banker's rounding in np.round.
-    return np.clip(np.floor(scaled * 10**d + 0.5) / 10**d, lo, hi)
+    return np.clip(pre[:, None] + shift.response_scale * (levels[None, :] - pre[:, None]), lo, hi)
+
+
+def _stochastic_round(value: np.ndarray, decimals: int, u: np.ndarray) -> np.ndarray:
+    """Round ``value`` to ``decimals`` up with probability equal to the remainder (``u`` are
+    U(0, 1) draws), so ``E[result] == value``."""
+    scaled = np.round(value * 10**decimals, 9)  # remove representation error first
+    return np.floor(scaled + u) / 10**decimals
 
 
 def conditional_mean(
@@ -465,19 +477,22 @@ def _sample_outcomes(
 ) -> dict[str, np.ndarray]:
     mu = _locations(x, params)
     noise = 1.0 if outcome_shift is None else outcome_shift.noise_scale
+    eps = rng.standard_normal((len(OUTCOMES), len(x)))  # one independent row per outcome
+    # Drawn after eps, so a response shift leaves the outcome noise itself unchanged.
+    shifted = outcome_shift is not None and outcome_shift.response_scale != 1.0
+    rounding = rng.random((len(OUTCOMES), len(x))) if shifted else None
     out = {}
-    for name in OUTCOMES:
+    for j, name in enumerate(OUTCOMES):
         spec = params["outcomes"][name]
         levels = _levels(spec)
         cuts = np.asarray(spec["cutpoints"], dtype=float)
-        latent = mu[name] + spec["sigma"] * noise * rng.standard_normal(len(x))
+        latent = mu[name] + spec["sigma"] * noise * eps[j]
         y = levels[np.searchsorted(cuts, latent, side="left")]
         if outcome_shift is not None and outcome_shift.response_scale != 1.0:
             pre = x[BASELINE[name]].to_numpy(dtype=float)
-            d = DECIMALS[name]
             lo, hi = VALID_RANGES[name]
-            scaled = pre + outcome_shift.response_scale * (y - pre)
-            y = np.clip(np.floor(scaled * 10**d + 0.5) / 10**d, lo, hi)
+            scaled = np.clip(pre + outcome_shift.response_scale * (y - pre), lo, hi)
+            y = _stochastic_round(scaled, DECIMALS[name], rounding[j])
         out[name] = y
     return out
 
@@ -526,25 +541,24 @@ def _generate(
         outcome_shift.response_scale > 0 and outcome_shift.noise_scale > 0
     ):
         raise ValueError("response_scale and noise_scale must be > 0")
-    rng = np.random.default_rng(seed)
-    x = _sample_inputs(rng, n, params, case_mix)
-    y = _sample_outcomes(rng, x, params, outcome_shift)
+    # Independent streams per component: a case-mix shift or a different outcome model
+    # leaves the other components' draws unchanged (paired comparisons across settings).
+    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3)]
+    x = _sample_inputs(streams[0], streams[1], n, params, case_mix)
+    y = _sample_outcomes(streams[2], x, params, outcome_shift)
     width = max(6, len(str(n)))
     numbers = np.strings.zfill(np.arange(1, n + 1).astype(np.dtypes.StringDType()), width)
     ids = np.strings.add(f"{id_prefix}-{_site_tag(site)}-", numbers)
-    frame = pd.DataFrame(
-        {"patient_id": pd.Series(ids, dtype="str"), "site": pd.Series([site] * 1, dtype="str")}
-    )
-    frame["site"] = site
-    for name in INPUTS:
-        frame[name] = x[name].to_numpy()
-    for name in OUTCOMES:
-        frame[name] = y[name]
-    for name in ("age", "nrs_pre", "odi_pre", "frequency", "duration", "compliance"):
-        frame[name] = frame[name].astype(np.int64)
-    for name in ("nrs_post", "odi_post"):
-        frame[name] = frame[name].astype(np.int64)
-    return frame[list(COLUMNS)]
+    data: dict[str, Any] = {"patient_id": pd.Series(ids, dtype="str"), "site": site}
+    data.update({name: x[name].to_numpy() for name in INPUTS})
+    data.update(y)
+    frame = pd.DataFrame(data, columns=list(COLUMNS))
+    frame["site"] = frame["site"].astype("str")
+    # Whole-number columns as integers (NRS, ODI, sessions, weeks, years, percent).
+    for name, d in DECIMALS.items():
+        if d == 0:
+            frame[name] = frame[name].astype(np.int64)
+    return frame
 
 
 def oracle_r2(

@@ -1,0 +1,139 @@
+"""Rendering a :class:`Report` as self-contained HTML and as Markdown.
+
+HTML: one file, CSS inline, every figure embedded as a base64 ``data:`` URI, no script,
+font or link outside the file, so it opens offline and can be e-mailed or archived as is.
+Markdown: the same content; figures link the PNG files by their path relative to reports/
+(where report.md lives). Both come from Jinja templates in ``templates/`` and contain
+nothing that changes between two runs on the same inputs (no clock, sorted iteration).
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup, escape
+
+from lbp_outcomes.report.document import Figure, Flow, Report, Section
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+# -- inline markup ------------------------------------------------------------------------------
+_CODE = re.compile(r"`([^`]+)`")
+_BOLD = re.compile(r"\*\*(.+?)\*\*")
+_ITALIC = re.compile(r"(?<![\w*])\*(?![\s*])(.+?)(?<![\s*])\*(?![\w*])")
+_LINK = re.compile(r"\[([^\]]+)\]\(#([A-Za-z0-9_.-]+)\)")
+
+
+def inline_html(text: str) -> Markup:
+    """Escape ``text`` and turn the report's inline markup into HTML."""
+    html = str(escape(text))
+    html = _CODE.sub(r"<code>\1</code>", html)
+    html = _BOLD.sub(r"<strong>\1</strong>", html)
+    html = _ITALIC.sub(r"<em>\1</em>", html)
+    html = _LINK.sub(r'<a href="#\2">\1</a>', html)
+    return Markup(html)
+
+
+def inline_md(text: str) -> str:
+    """Text for Markdown: the inline markup already is Markdown; only a ``<`` that could
+    open an HTML tag is escaped (labels come from user configs)."""
+    return re.sub(r"<(?=[A-Za-z/!?])", "&lt;", text)
+
+
+def md_cell(text: str) -> str:
+    """A Markdown table cell: no pipes or line breaks inside."""
+    return inline_md(str(text)).replace("|", "\\|").replace("\n", " ")
+
+
+def md_align(numeric: bool) -> str:
+    return "---:" if numeric else ":---"
+
+
+# -- text flow diagram (Markdown) ---------------------------------------------------------------
+def flow_text(flow: Flow, width: int = 64) -> str:
+    """The participant flow as a plain-text diagram (inside a code block)."""
+
+    def line(label: str, value: object, indent: int = 2) -> str:
+        left = " " * indent + label + " "
+        right = " " + str(value if value is not None else "–")
+        dots = max(2, width - len(left) - len(right))
+        return left + "." * dots + right
+
+    out: list[str] = []
+    for cohort in flow.cohorts:
+        out.append(f"{cohort.title}: {cohort.source}" if cohort.source else cohort.title)
+        out.append(line("Records received", cohort.received))
+        out.append("   |")
+        out.append(line("+-> Excluded", cohort.excluded_total, 3))
+        for reason, n in cohort.excluded:
+            out.append(line(f"    {reason}", n, 6))
+        out.append("   |")
+        out.append(line("Patients analysed", cohort.analysed))
+        if cohort.outcomes:
+            out.append(f"  {cohort.outcomes_title}:")
+            for label, n in cohort.outcomes:
+                out.append(line(label, n, 6))
+        out.append("")
+    return "\n".join(out).rstrip("\n")
+
+
+# -- images -------------------------------------------------------------------------------------
+def image_uris(report: Report, reports_dir: Path) -> dict[str, str]:
+    """``data:`` URIs of every figure that exists, keyed by its path."""
+    uris: dict[str, str] = {}
+
+    def visit(section: Section) -> None:
+        for block in section.blocks:
+            if isinstance(block, Figure) and block.exists and block.path not in uris:
+                data = (reports_dir / block.path).read_bytes()
+                uris[block.path] = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+        for child in section.subsections:
+            visit(child)
+
+    for section in report.sections:
+        visit(section)
+    return uris
+
+
+# -- rendering ----------------------------------------------------------------------------------
+def _environment(autoescape: bool) -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(str(TEMPLATES)),
+        autoescape=autoescape,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(inline=inline_html, md=inline_md, cell=md_cell, align=md_align)
+    env.globals["flow_text"] = flow_text
+    return env
+
+
+def html(report: Report, reports_dir: Path) -> str:
+    env = _environment(autoescape=True)
+    css = (TEMPLATES / "report.css").read_text(encoding="utf-8")
+    text = env.get_template("report.html.j2").render(
+        report=report, css=Markup(css), images=image_uris(report, reports_dir)
+    )
+    return _tidy(text)
+
+
+def markdown(report: Report) -> str:
+    env = _environment(autoescape=False)
+    return _tidy(env.get_template("report.md.j2").render(report=report))
+
+
+def _tidy(text: str) -> str:
+    """No trailing spaces, at most one blank line in a row, one final newline."""
+    lines = [line.rstrip() for line in text.splitlines()]
+    out: list[str] = []
+    for line in lines:
+        if line == "" and out and out[-1] == "":
+            continue
+        out.append(line)
+    return "\n".join(out).strip("\n") + "\n"
