@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 from scipy import stats
+from scipy.special import expit
 from sklearn import metrics as skm
 
 REGRESSION = ("r2", "mae", "rmse")
@@ -78,7 +79,7 @@ def _logistic_fit(y: np.ndarray, x: np.ndarray | None, offset: np.ndarray) -> np
     beta = np.zeros(design.shape[1])
     for _ in range(100):
         eta = design @ beta + offset
-        p = 1 / (1 + np.exp(-eta))
+        p = expit(eta)  # no overflow for the large |eta| of near-separated folds
         w = np.clip(p * (1 - p), 1e-12, None)
         grad = design.T @ (y - p)
         hess = design.T @ (design * w[:, None])
@@ -180,7 +181,7 @@ def _logistic_batch(Y: np.ndarray, LP: np.ndarray, with_slope: bool) -> np.ndarr
     ok = np.ones(B, bool)
     for _ in range(60):
         eta = np.einsum("bnk,bk->bn", X, beta) + offset
-        p = 1 / (1 + np.exp(-eta))
+        p = expit(eta)  # no overflow for the large |eta| of near-separated folds
         w = np.clip(p * (1 - p), 1e-12, None)
         grad = np.einsum("bnk,bn->bk", X, Y - p)
         hess = np.einsum("bnk,bn,bnl->bkl", X, w, X)
