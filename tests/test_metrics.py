@@ -108,3 +108,17 @@ def test_batch_metrics_equal_the_single_sample_definitions():
         assert {k: float(v[0]) for k, v in batch.items()} == pytest.approx(
             single, rel=1e-7, abs=1e-9
         )
+
+
+def test_separated_fold_gives_undefined_calibration_slope_not_a_huge_number():
+    """A test fold whose 4 non-events the model ranks below every event (common with a 95 %
+    responder rate) has no finite slope MLE; it must be NaN, so the CV mean stays sane."""
+    rng = np.random.default_rng(0)
+    y = np.r_[np.ones(80), np.zeros(4)]
+    p = np.r_[rng.uniform(0.8, 0.99, 80), rng.uniform(0.1, 0.5, 4)]
+    single = metrics.binary_calibration(y, p)
+    batch = metrics.binary_batch(np.stack([y, y]), np.stack([p, p]))
+    assert np.isnan(single["calibration_slope"])
+    assert np.isnan(batch["calibration_slope"]).all()
+    summary = metrics.cv_summary([single["calibration_slope"], 1.1, 0.9], test_fraction=0.2)
+    assert summary["mean"] == pytest.approx(1.0)

@@ -89,8 +89,11 @@ def _logistic_fit(y: np.ndarray, x: np.ndarray | None, offset: np.ndarray) -> np
             return np.full(design.shape[1], math.nan)
         beta = beta + step
         if np.max(np.abs(step)) < 1e-10:
-            break
-    return beta
+            return beta
+    # No convergence: (quasi-)separation, e.g. a test fold whose few non-events the model
+    # ranks perfectly. The estimate runs off to infinity; report it as undefined, not as a
+    # huge number that would swamp the mean over folds.
+    return np.full(design.shape[1], math.nan)
 
 
 def binary_calibration(y: np.ndarray, prob: np.ndarray) -> dict[str, float]:
@@ -190,8 +193,11 @@ def _logistic_batch(Y: np.ndarray, LP: np.ndarray, with_slope: bool) -> np.ndarr
         hess[~det_ok] = np.eye(k)
         step = np.linalg.solve(hess, grad[..., None])[..., 0]
         beta = beta + step
-        if np.nanmax(np.abs(step)) < 1e-10:
+        converged = np.max(np.abs(step), axis=1) < 1e-10
+        if converged.all():
             break
+    else:
+        ok &= converged  # as in _logistic_fit: no convergence means separation, undefined
     beta[~ok] = np.nan
     return beta if with_slope else np.column_stack([beta[:, 0], np.ones(B)])
 
