@@ -2,7 +2,7 @@
 
 One command per DVC stage (each reads params.yaml and runs one module's ``run``), plus
 ``compose`` (conf/ + overrides -> params.yaml), ``check`` (validate params.yaml),
-``predict`` and ``ui``. Heavy libraries are imported only by the command that needs them.
+``predict``, ``ui`` and ``time-cv`` (CV wall time for benchmarks). Heavy libraries are imported only by the command that needs them.
 Errors a user can fix print one line (``error: ...``) and exit with status 2.
 """
 
@@ -48,6 +48,13 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--input", required=True, help="CSV/Parquet file, or one patient as JSON")
     predict.add_argument("--output", help="write here (.csv or .json); default: standard output")
     predict.add_argument("--format", choices=["csv", "json"], help="output format")
+    time_cv = sub.add_parser(
+        "time-cv",
+        help="time the train stage's CV alone (conf/ + overrides; writes nothing; JSON out)",
+    )
+    time_cv.add_argument(
+        "overrides", nargs="*", help="Hydra overrides, e.g. executor=dask executor.dask.n_workers=2"
+    )
     ui = sub.add_parser("ui", help="start the MLflow UI on this project's store")
     ui.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     ui.add_argument("--port", type=int, default=5000)
@@ -109,6 +116,16 @@ def _dispatch(args: argparse.Namespace) -> int:
         from lbp_outcomes.predict import main as predict_main
 
         return predict_main(args, root)
+    if args.command == "time-cv":
+        import contextlib
+        import json
+
+        from lbp_outcomes.train import time_cv
+
+        with contextlib.redirect_stdout(sys.stderr):  # stdout carries the JSON line only
+            timing = time_cv(root, args.overrides)
+        print(json.dumps(timing))
+        return 0
     if args.command == "ui":
         from lbp_outcomes.tracking import serve_ui
 

@@ -127,10 +127,26 @@ class TuningConfig(_Strict):
 
 
 class DaskConfig(_Strict):
-    address: str | None = None  # a running scheduler; None starts a LocalCluster
+    """A dask.distributed cluster (``executor.kind: dask``); see conf/executor/dask.yaml.
+
+    ``n_workers``, ``threads_per_worker`` and ``memory_limit`` shape the LocalCluster
+    started when ``address`` is None (a real cluster is shaped by whoever started it).
+    """
+
+    address: str | None = None  # a running scheduler ("tcp://host:8786"); None = LocalCluster
     n_workers: int = Field(default=2, ge=1)
     threads_per_worker: int = Field(default=1, ge=1)
-    memory_limit: str = "auto"
+    memory_limit: str = "auto"  # per worker: "4GiB", or "auto" (machine memory / n_workers)
+    connect_timeout: float = Field(default=10.0, gt=0)  # seconds to reach `address`
+    # Targets with at least this many patients train XGBoost/LightGBM with xgboost.dask /
+    # lightgbm.dask on data partitioned over the workers (needs `address`: see README).
+    distributed_min_rows: int = Field(default=200_000, ge=1)
+
+    @model_validator(mode="after")
+    def _address(self) -> DaskConfig:
+        if self.address is not None and not self.address.strip():
+            raise ValueError("address is empty (use null for a LocalCluster)")
+        return self
 
 
 class ExecutorConfig(_Strict):

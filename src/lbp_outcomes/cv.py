@@ -5,6 +5,9 @@ tuned pipeline on the training fold, predict the test fold. One more task per (t
 family) tunes and fits the final model on the whole development cohort. Tasks are pure
 functions of their inputs, so they run in any order on any executor and give the same
 numbers. Splits are patient-level: cleaning guarantees one row per patient.
+
+A *distributed* task (a big cohort's XGBoost or LightGBM on a Dask cluster) trains its
+booster across the cluster itself, so it is run from the driver, one at a time.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import pandas as pd
 
 from lbp_outcomes import metrics
 from lbp_outcomes.config import CVConfig, FamilyConfig, TuningConfig
+from lbp_outcomes.models.distributed import in_memory
 from lbp_outcomes.models.families import derive_seed, make_pipeline, predict
 from lbp_outcomes.models.preprocess import FeatureSpec
 from lbp_outcomes.models.tuning import tune
@@ -44,6 +48,8 @@ class FoldTask:
     train: np.ndarray  # row positions into TargetData.X
     test: np.ndarray | None  # None for the final refit
     seed: int
+    distributed: bool = False  # train the booster across the Dask cluster (from the driver)
+    threads: int = 1  # estimator threads (per worker when distributed)
 
     @property
     def is_final(self) -> bool:
@@ -80,10 +86,19 @@ def outer_splits(
     ]
 
 
-def plan(data: TargetData, families: list[str], cv: CVConfig, seed: int) -> list[FoldTask]:
+def plan(
+    data: TargetData,
+    families: list[str],
+    cv: CVConfig,
+    seed: int,
+    distributed: frozenset[str] = frozenset(),
+    threads: int = 1,
+) -> list[FoldTask]:
     """Every task for one target: all outer folds for each family, then the final refits.
 
-    The same splits serve every family, so family comparisons are paired.
+    The same splits serve every family, so family comparisons are paired. Families in
+    ``distributed`` train across the Dask cluster in every task (folds and final refit
+    alike, so the CV estimates the model that is saved), with ``threads`` per worker.
     """
     splits = outer_splits(data, cv, seed)
     everything = np.arange(len(data.y))
@@ -99,6 +114,7 @@ def plan(data: TargetData, families: list[str], cv: CVConfig, seed: int) -> list
                     train,
                     test,
                     derive_seed(seed, data.name, family, repeat, fold),
+                    *_how(family, distributed, threads),
                 )
             )
         tasks.append(
@@ -110,9 +126,14 @@ def plan(data: TargetData, families: list[str], cv: CVConfig, seed: int) -> list
                 everything,
                 None,
                 derive_seed(seed, data.name, family, "final"),
+                *_how(family, distributed, threads),
             )
         )
     return tasks
+
+
+def _how(family: str, distributed: frozenset[str], threads: int) -> tuple[bool, int]:
+    return (True, threads) if family in distributed else (False, 1)
 
 
 def run_task(
@@ -135,11 +156,13 @@ def run_task(
             # Too few events to stratify the inner folds: keep the fixed hyperparameters.
             effective = tuning.model_copy(update={"enabled": False})
             note = f"tuning skipped: {minority} minority cases < {tuning.inner_folds} inner folds"
-    params = tune(family, data.task, spec, X_train, y_train, effective, task.seed)
-    pipe = make_pipeline(family, data.task, spec, task.seed, threads=1, overrides=params)
+    how = {"threads": task.threads, "distributed": task.distributed}
+    params = tune(family, data.task, spec, X_train, y_train, effective, task.seed, **how)
+    pipe = make_pipeline(family, data.task, spec, task.seed, overrides=params, **how)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # e.g. lbfgs/saga convergence notes on tiny folds
         pipe.fit(X_train, y_train)
+    pipe = in_memory(pipe)  # a distributed booster is kept (and saved) as a plain one
     result = FoldResult(task, params, note=note)
     if task.is_final:
         result.model = pipe

@@ -12,13 +12,21 @@ executor, tracking). Outputs:
   by row position, no ids), reports/cv/notes.json (targets skipped and why, tuning notes).
 - reports/plots/cv/<target>.png: observed vs predicted, or calibration curves (DVC plots).
 - reports/tracking.json: the MLflow parent run later stages log under.
+
+With ``executor=dask`` the CV tasks fan out over the cluster (connected before the MLflow
+run opens, so an unreachable scheduler leaves no run behind); a target with at least
+``executor.dask.distributed_min_rows`` patients trains its XGBoost/LightGBM across the
+cluster instead, task by task from the driver. :func:`time_cv` times the CV alone (for
+benchmarks: ``lbp-outcomes time-cv executor=dask executor.dask.n_workers=2``).
 """
 
 from __future__ import annotations
 
 import math
 import tempfile
+import time
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +39,9 @@ from lbp_outcomes.config import Params
 from lbp_outcomes.cv import FoldResult, TargetData, fold_table, oof_table, plan, run_task, summarise
 from lbp_outcomes.dataconfig import DataConfig
 from lbp_outcomes.errors import UserError
-from lbp_outcomes.executor import run_tasks
+from lbp_outcomes.executor import Executor
 from lbp_outcomes.metrics import HIGHER_IS_BETTER, PRIMARY
-from lbp_outcomes.models.families import check_family, derive_seed
+from lbp_outcomes.models.families import can_distribute, check_family, derive_seed
 from lbp_outcomes.models.preprocess import FeatureSpec
 from lbp_outcomes.tracking import Tracker, flatten, write_tracking_file
 
@@ -114,16 +122,116 @@ def run(params: Params, root: Path) -> dict[str, Any]:
         print(f"warning: target {target!r} skipped: {why}")
 
     tracker = Tracker(params, root)
-    # The parent run opens first, so the MLflow UI shows the pipeline RUNNING while CV
-    # works, and an interrupted or failed run is closed KILLED or FAILED, never left open.
-    with tempfile.TemporaryDirectory(prefix="lbp-train-") as tmp, tracker.pipeline_run("train"):
-        return _train(params, root, tracker, Path(tmp), frame, spec, families, datasets, skipped)
+    # The cluster is reached first (a bad scheduler address fails before any MLflow run
+    # exists); the parent run opens next, so the MLflow UI shows the pipeline RUNNING while
+    # CV works, and an interrupted or failed run is closed KILLED or FAILED, never left open.
+    with (
+        Executor(params.executor) as executor,
+        tempfile.TemporaryDirectory(prefix="lbp-train-") as tmp,
+        tracker.pipeline_run("train"),
+    ):
+        return _train(
+            params, root, tracker, executor, Path(tmp), frame, spec, families, datasets, skipped
+        )
+
+
+def cv_calls(
+    params: Params,
+    executor: Executor,
+    spec: FeatureSpec,
+    families: list[str],
+    datasets: list[TargetData],
+) -> list[tuple]:
+    """``run_task`` arguments for every CV task and final refit of every target.
+
+    A target with at least ``executor.dask.distributed_min_rows`` patients trains its
+    XGBoost/LightGBM families across the cluster when the executor can
+    (:attr:`Executor.distributes_boosting`); otherwise a note says why not.
+    """
+    dask = params.executor.dask
+    calls = []
+    for data in datasets:
+        spread: frozenset[str] = frozenset()
+        if params.executor.kind == "dask" and len(data.y) >= dask.distributed_min_rows:
+            boosters = {f for f in families if can_distribute(params.model[f], data.task)}
+            if boosters and executor.distributes_boosting:
+                spread = frozenset(boosters)
+                print(
+                    f"{data.name}: {len(data.y)} patients: {', '.join(sorted(boosters))} "
+                    f"train across the Dask cluster"
+                )
+            elif boosters:
+                print(
+                    f"note: {data.name}: {len(data.y)} patients, but distributed boosting "
+                    "needs a cluster at executor.dask.address (xgboost.dask and lightgbm.dask "
+                    "listen on every network interface during a fit); training in memory"
+                )
+        tasks = plan(data, families, params.cv, params.seed, spread, dask.threads_per_worker)
+        calls += [(task, data, params.model[task.family], spec, params.tuning) for task in tasks]
+    return calls
+
+
+def run_cv(executor: Executor, calls: list[tuple], label: str, progress: bool = True) -> list:
+    """Every CV task's FoldResult, in ``calls`` order: ordinary tasks fan out over the
+    executor; distributed ones then run from the driver, one at a time, each spread over
+    the whole cluster (a task never starts cluster work from inside a worker)."""
+    in_driver = [i for i, call in enumerate(calls) if call[0].distributed]
+    fanned_out = [i for i, call in enumerate(calls) if not call[0].distributed]
+    results: list[Any] = [None] * len(calls)
+    done = executor.map(run_task, [calls[i] for i in fanned_out], label=label, progress=progress)
+    for i, result in zip(fanned_out, done, strict=True):
+        results[i] = result
+    if in_driver:
+        done = executor.run_in_driver(
+            run_task, [calls[i] for i in in_driver], f"{label}: distributed", progress=progress
+        )
+        for i, result in zip(in_driver, done, strict=True):
+            results[i] = result
+    return results
+
+
+def time_cv(root: Path, overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """Wall time of the train stage's cross-validation alone, for benchmarks.
+
+    conf/ is composed with ``overrides`` (as ``dvc exp run -S`` would) and the CV tasks
+    and final refits run on data/features/development.parquet (run the pipeline up to
+    the features stage first). Nothing is written and nothing is tracked. Returns
+    ``startup_seconds`` (cluster start or connection) and ``cv_seconds`` (the tasks).
+    """
+    from lbp_outcomes.config import compose, validate_params
+
+    params = validate_params(compose(list(overrides), root), source=f"conf/ + {list(overrides)}")
+    source = paths.cohort_file(root / paths.FEATURES, "development")
+    if not source.is_file():
+        raise UserError(f"{source}: not found; run the pipeline up to the features stage first")
+    spec = FeatureSpec.from_config(params.data)
+    datasets, _ = prepare_targets(pd.read_parquet(source), params.data, spec, params.cv.folds)
+    families = list(params.model)
+    started = time.perf_counter()
+    with Executor(params.executor) as executor:
+        ready = time.perf_counter()
+        calls = cv_calls(params, executor, spec, families, datasets)
+        run_cv(executor, calls, "CV", progress=False)
+        done = time.perf_counter()
+        workers = executor.n_workers
+    return {
+        "overrides": list(overrides),
+        "executor": params.executor.kind,
+        "workers": workers,
+        "threads_per_worker": params.executor.dask.threads_per_worker
+        if params.executor.kind == "dask"
+        else 1,
+        "tasks": len(calls),
+        "startup_seconds": round(ready - started, 3),
+        "cv_seconds": round(done - ready, 3),
+    }
 
 
 def _train(
     params: Params,
     root: Path,
     tracker: Tracker,
+    executor: Executor,
     tmp: Path,
     frame: pd.DataFrame,
     spec: FeatureSpec,
@@ -132,13 +240,9 @@ def _train(
     skipped: dict[str, str],
 ) -> dict[str, Any]:
     cfg = params.data
-    calls = [
-        (task, data, params.model[task.family], spec, params.tuning)
-        for data in datasets
-        for task in plan(data, families, params.cv, params.seed)
-    ]
+    calls = cv_calls(params, executor, spec, families, datasets)
     label = f"CV {len(datasets)} targets x {len(families)} families"
-    results: list[FoldResult] = run_tasks(run_task, calls, params.executor, label=label)
+    results: list[FoldResult] = run_cv(executor, calls, label)
 
     grouped: dict[tuple[str, str], list[FoldResult]] = defaultdict(list)
     for result in results:
@@ -161,6 +265,7 @@ def _train(
                 f: {
                     "file": f"{paths.slug(data.name)}/{f}.joblib",
                     "params": _final(grouped[(data.name, f)]).params,
+                    "distributed": _final(grouped[(data.name, f)]).task.distributed,
                 }
                 for f in families
             },
@@ -170,7 +275,7 @@ def _train(
             if tuning_notes:
                 notes["tuning"][f"{data.name}/{f}"] = tuning_notes
 
-    conformal = _fit_conformal(params, datasets, manifest, spec)
+    conformal = _fit_conformal(params, executor, datasets, manifest, spec)
 
     folds = fold_table(results)
     oof = pd.concat(
@@ -225,9 +330,14 @@ def _conformal_task(family, spec, tuned, X, y, cfg, seed):
 
 
 def _fit_conformal(
-    params: Params, datasets: list[TargetData], manifest: dict[str, Any], spec: FeatureSpec
+    params: Params,
+    executor: Executor,
+    datasets: list[TargetData],
+    manifest: dict[str, Any],
+    spec: FeatureSpec,
 ) -> dict[str, Any]:
-    """Cross-conformal interval models for every regression target's champion."""
+    """Cross-conformal interval models for every regression target's champion (in memory,
+    one task per target, also on a big cohort)."""
     if not params.conformal.enabled:
         return {}
     calls, names = [], []
@@ -240,7 +350,7 @@ def _fit_conformal(
         seed = derive_seed(params.seed, data.name, champion, "final")
         calls.append((params.model[champion], spec, tuned, data.X, data.y, params.conformal, seed))
         names.append(data.name)
-    fitted = run_tasks(_conformal_task, calls, params.executor, label="conformal intervals")
+    fitted = executor.map(_conformal_task, calls, label="conformal intervals")
     return dict(zip(names, fitted, strict=True))
 
 
@@ -350,6 +460,7 @@ def _log_runs(
                     "family": family,
                     "task": data.task,
                     "champion": str(family == champion).lower(),
+                    "distributed": str(final.task.distributed).lower(),
                 },
                 summary=flat_summary,
                 folds=fold_values,

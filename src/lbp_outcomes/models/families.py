@@ -42,12 +42,35 @@ def estimator_kwargs(
 
 
 def make_estimator(
-    family: FamilyConfig, task: str, seed: int, threads: int = 1, overrides: dict | None = None
+    family: FamilyConfig,
+    task: str,
+    seed: int,
+    threads: int = 1,
+    overrides: dict | None = None,
+    distributed: bool = False,
 ):
+    """The unfitted estimator; ``distributed=True`` wraps it to train across the active
+    Dask cluster (:mod:`lbp_outcomes.models.distributed`, XGBoost and LightGBM only)."""
     from hydra.utils import get_class
 
     target, kwargs = estimator_kwargs(family, task, seed, threads, overrides)
-    return get_class(target)(**kwargs)
+    estimator = get_class(target)(**kwargs)
+    if distributed:
+        from lbp_outcomes.models.distributed import wrap
+
+        return wrap(estimator, task)
+    return estimator
+
+
+def can_distribute(family: FamilyConfig, task: str) -> bool:
+    """Whether the family's estimator for ``task`` has a Dask counterpart (XGBoost and
+    LightGBM), so it can train across a cluster on a big cohort."""
+    from hydra.utils import get_class
+
+    from lbp_outcomes.models.distributed import supports
+
+    target, _ = estimator_kwargs(family, task, seed=0)
+    return supports(get_class(target))
 
 
 def make_pipeline(
@@ -57,12 +80,16 @@ def make_pipeline(
     seed: int,
     threads: int = 1,
     overrides: dict | None = None,
+    distributed: bool = False,
 ) -> Pipeline:
-    """An unfitted Pipeline([("prep", ColumnTransformer), ("model", estimator)])."""
+    """An unfitted Pipeline([("prep", ColumnTransformer), ("model", estimator)]).
+
+    ``threads``: the estimator's thread count (per worker when ``distributed``).
+    """
     return Pipeline(
         [
             ("prep", make_preprocessor(family.preprocessing, spec)),
-            ("model", make_estimator(family, task, seed, threads, overrides)),
+            ("model", make_estimator(family, task, seed, threads, overrides, distributed)),
         ]
     )
 

@@ -48,8 +48,14 @@ def tune(
     y: np.ndarray,
     tuning: TuningConfig,
     seed: int,
+    threads: int = 1,
+    distributed: bool = False,
 ) -> dict[str, Any]:
-    """Best hyperparameter overrides for ``family`` on (X, y); {} if nothing to tune."""
+    """Best hyperparameter overrides for ``family`` on (X, y); {} if nothing to tune.
+
+    ``threads`` / ``distributed`` as in :func:`make_pipeline`: a big cohort's boosters
+    are tuned the way they are finally trained (inner folds fitted across the cluster).
+    """
     space = family.space(task)
     if not tuning.enabled or not space:
         return {}
@@ -72,7 +78,7 @@ def tune(
 
     def objective(trial) -> float:
         overrides = {name: _suggest(trial, name, dim) for name, dim in space.items()}
-        pipe = make_pipeline(family, task, spec, seed, threads=1, overrides=overrides)
+        pipe = make_pipeline(family, task, spec, seed, threads, overrides, distributed)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # convergence chatter from small inner folds
             scores = cross_val_score(pipe, X, y, cv=folds, scoring=metric, error_score=np.nan)
