@@ -331,3 +331,20 @@ def test_time_cv_reports_workers_tasks_and_seconds(tmp_path, capsys):
     assert timing["executor"] == "dask" and timing["workers"] == 1
     assert timing["tasks"] == 2 * (3 + 1)  # 2 targets x (3 folds + final refit) x 1 family
     assert timing["cv_seconds"] > 0 and timing["startup_seconds"] > 0
+
+
+@pytest.mark.parametrize(
+    "dask,expected",
+    [
+        ({"address": "tcp://10.0.0.5:8786"}, True),
+        ({}, False),  # LocalCluster: boosters stay in memory, workers stay on loopback
+        ({"local_distributed_boosting": True}, True),  # ...unless the user opts in
+    ],
+)
+def test_distributed_boosting_needs_a_real_cluster_or_an_explicit_opt_in(dask, expected):
+    from lbp_outcomes.executor import Executor
+
+    executor = Executor(ExecutorConfig(kind="dask", dask=dask))
+    assert executor.distributes_boosting is False  # no client yet: nothing to distribute on
+    executor.client = object()  # as inside `with Executor(...)`
+    assert executor.distributes_boosting is expected

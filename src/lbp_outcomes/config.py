@@ -141,6 +141,9 @@ class DaskConfig(_Strict):
     # Targets with at least this many patients train XGBoost/LightGBM with xgboost.dask /
     # lightgbm.dask on data partitioned over the workers (needs `address`: see README).
     distributed_min_rows: int = Field(default=200_000, ge=1)
+    # Opt-in: distributed boosting on the LocalCluster too (its workers then listen on every
+    # network interface of this machine while a booster trains).
+    local_distributed_boosting: bool = False
 
     @model_validator(mode="after")
     def _address(self) -> DaskConfig:

@@ -158,11 +158,14 @@ class Executor:
     def distributes_boosting(self) -> bool:
         """Whether big cohorts train boosters with xgboost.dask / lightgbm.dask.
 
-        Only on a cluster at ``executor.dask.address``: both libraries' distributed
+        On a cluster at ``executor.dask.address``; on the LocalCluster only when the user
+        opts in (``executor.dask.local_distributed_boosting``): both libraries' distributed
         learners open a listening port on every network interface of each worker during a
-        fit, which a LocalCluster (meant to stay on loopback) must not do.
+        fit, and a LocalCluster is otherwise kept on loopback.
         """
-        return self.client is not None and bool(self.cfg.dask.address)
+        if self.client is None:
+            return False
+        return bool(self.cfg.dask.address) or self.cfg.dask.local_distributed_boosting
 
     def map(
         self,

@@ -163,8 +163,10 @@ def cv_calls(
             elif boosters:
                 print(
                     f"note: {data.name}: {len(data.y)} patients, but distributed boosting "
-                    "needs a cluster at executor.dask.address (xgboost.dask and lightgbm.dask "
-                    "listen on every network interface during a fit); training in memory"
+                    "needs a cluster at executor.dask.address, or "
+                    "executor.dask.local_distributed_boosting=true (xgboost.dask and "
+                    "lightgbm.dask listen on every network interface during a fit); "
+                    "training in memory"
                 )
         tasks = plan(data, families, params.cv, params.seed, spread, dask.threads_per_worker)
         calls += [(task, data, params.model[task.family], spec, params.tuning) for task in tasks]
