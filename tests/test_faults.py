@@ -235,3 +235,58 @@ def test_dvc_queue_runs_experiments_in_parallel_into_one_store(tmp_path):
     parents = [r for r in found if "mlflow.parentRunId" not in r.data.tags]
     assert sorted(r.data.tags["seed"] for r in parents) == ["1", "2"]
     assert len({r.data.tags["dvc_experiment"] for r in parents}) == 2
+
+
+@pytest.mark.slow
+def test_sigkill_while_logging_keeps_the_old_outputs_and_the_rerun_cleans_up(tmp_path):
+    """SIGKILL (no handler runs) after cross-validation, while the models are logged to
+    MLflow and the new outputs are staged: the previous outputs stay byte for byte, and the
+    next run removes the dead run's staging files and writes what an uninterrupted run
+    writes."""
+    import re
+
+    from conftest import tool_env
+
+    fast = ["cv.folds=3", "cv.repeats=1", "tuning=none", "model=linear", "conformal.folds=2"]
+    outputs = ["reports/metrics/cv.json", "reports/cv/folds.csv", "models/manifest.json"]
+
+    def setup(root, seed):
+        project = Project(root)
+        project.root.joinpath("data/source").mkdir(parents=True)
+        toy_cohort(n=90, seed=8).to_csv(project.root / "data/source/small.csv", index=False)
+        params = pipeline_params(small_config(), [*fast, f"seed={seed}"], tracking=True)
+        write_params(project, params)
+        for stage in ("cohort", "clean", "features"):
+            assert main(["-C", str(project.root), stage]) == 0
+        return project, params
+
+    project, params = setup(tmp_path / "killed", seed=1)
+    assert main(["-C", str(project.root), "train"]) == 0
+    before = {rel: (project.root / rel).read_bytes() for rel in outputs}
+    write_params(project, {**params, "seed": 2})  # train only: the same features
+    first_runs = len(runs(project))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lbp_outcomes", "-C", str(project.root), "train"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=tool_env(),
+    )
+    deadline = time.time() + 300
+    # the new parent run, then its first child: CV is done and the outputs are staged
+    while time.time() < deadline and len(runs(project)) < first_runs + 2:
+        time.sleep(0.1)
+    proc.kill()
+    proc.wait(timeout=60)
+    assert len(runs(project)) >= first_runs + 2, "killed before logging started"
+    for rel, content in before.items():
+        assert (project.root / rel).read_bytes() == content, f"{rel} changed by a killed run"
+    staged = re.compile(r"^\..+\.\d+\.")
+    leftovers = [p for p in project.root.rglob(".*") if staged.match(p.name)]
+    assert leftovers, "the killed run left no staging files: the scenario was not reached"
+
+    assert main(["-C", str(project.root), "train"]) == 0
+    assert not [p for p in project.root.rglob(".*") if staged.match(p.name)]
+    clean, _ = setup(tmp_path / "uninterrupted", seed=2)
+    assert main(["-C", str(clean.root), "train"]) == 0
+    for rel in outputs:
+        assert (project.root / rel).read_bytes() == (clean.root / rel).read_bytes(), rel
