@@ -9,10 +9,16 @@ They exist to exercise what a real team's data looks like and the LET cohort doe
   outcomes missing for some; regression targets only, no MCIC; site "North" held out as the
   external cohort; a few out-of-range pain scores the config drops.
 - ``rehab_trial.csv`` (conf/data/example_trial.yaml): a small trial, 100 patients,
-  semicolon-separated with decimal commas; binary targets only, one of them rare (about
-  10% events); no external cohort at all.
+  semicolon-separated with decimal commas; binary targets only, one of them rare (12
+  events in 100); no external cohort at all.
+- ``clinic_a.parquet`` + ``clinic_b.csv`` (conf/data/example_clinics.yaml): two
+  physiotherapy clinics, the first (Parquet, typed columns, a pandas categorical) for
+  development and the second (CSV, other column order, extra columns, -99 as the missing
+  code) as a separate external file; a regression and a binary target plus an MCIC
+  responder target; a third outcome with 2 events, too few to cross-validate, which the
+  pipeline skips with a warning.
 
-Usage: python scripts/make_examples.py   (writes data/examples/*.csv)
+Usage: python scripts/make_examples.py   (writes data/examples/*; same seed, same files)
 """
 
 from __future__ import annotations
@@ -126,11 +132,85 @@ def trial(n: int = 100, seed: int = 7) -> pd.DataFrame:
     return frame
 
 
+def clinic(n: int, seed: int, older: float = 0.0) -> pd.DataFrame:
+    """One clinic's patients; ``older`` shifts age (years) and with it sick leave (case mix)."""
+    rng = np.random.default_rng(seed)
+    age = np.clip(np.round(rng.normal(46 + older, 12, n)), 18, 85)
+    sex = rng.choice(["Female", "Male"], n, p=[0.55, 0.45])
+    work = rng.choice(
+        ["employed", "unemployed", "sick leave"],
+        n,
+        p=[0.6 - older / 100, 0.15, 0.25 + older / 100],
+    )
+    duration = rng.choice(["<3 months", "3-12 months", ">1 year"], n, p=[0.3, 0.35, 0.35])
+    sleep = rng.choice(["poor", "fair", "good"], n, p=[0.35, 0.4, 0.25])
+    pain0 = np.clip(np.round(rng.normal(6.4, 1.7, n)), 1, 10)
+    odi0 = np.clip(np.round(rng.normal(36, 13, n)), 4, 90)  # percent
+    chronic = pd.Series(duration).map({"<3 months": 0, "3-12 months": 1, ">1 year": 2}).to_numpy()
+    sleep_score = pd.Series(sleep).map({"poor": -1, "fair": 0, "good": 1}).to_numpy()
+    sick = work == "sick leave"
+    pain6 = (
+        1.2
+        + 0.5 * pain0
+        + 0.6 * chronic
+        - 0.5 * sleep_score
+        + 0.7 * sick
+        + 0.02 * (age - 46)
+        + rng.normal(0, 1.2, n)
+    )
+    pain6 = np.clip(np.round(pain6), 0, 10)
+    work_logit = 1.3 - 1.6 * sick - 0.04 * (odi0 - 36) - 0.4 * chronic + 0.5 * (work == "employed")
+    at_work = rng.random(n) < 1 / (1 + np.exp(-work_logit))
+    frame = pd.DataFrame(
+        {
+            "Patient No.": [f"C{seed}-{i:04d}" for i in range(n)],
+            "Age": age.astype(int),
+            "Sex": sex,
+            "Work Status": work,
+            "Symptom Duration": duration,
+            "Sleep.Quality": sleep,
+            "Pain 0": pain0,
+            "ODI 0 (%)": odi0,
+            "Pain 6M": pain6,
+            "Back At Work": np.where(at_work, "yes", "no"),
+            "Reoperation": "no",
+            "Therapist": rng.choice(["AB", "CD", "EF", "GH"], n),
+        }
+    )
+    frame.loc[rng.choice(n, 2, replace=False), "Reoperation"] = "yes"  # 2 events: too few
+    frame.loc[rng.random(n) < 0.15, "Sleep.Quality"] = None  # item added to the form late
+    frame.loc[rng.random(n) < 0.1, "Back At Work"] = None  # work status not followed up
+    frame.loc[rng.random(n) < 0.06, "Pain 6M"] = np.nan
+    return frame
+
+
+def clinics() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Clinic A (development, Parquet with typed columns) and clinic B (external, CSV)."""
+    a = clinic(160, seed=31)
+    a.insert(1, "Clinic", "A")
+    a["Work Status"] = pd.Categorical(
+        a["Work Status"], categories=["employed", "unemployed", "sick leave"]
+    )
+    b = clinic(90, seed=32, older=6.0)
+    b.insert(1, "Clinic", "B")
+    b["Visit Date"] = pd.Timestamp("2023-01-02") + pd.to_timedelta(
+        np.random.default_rng(33).integers(0, 700, len(b)), "D"
+    )
+    # B's export: its own column order, and -99 where a value was not recorded
+    b = b[list(reversed(b.columns))]
+    for column in ("Pain 6M", "Sleep.Quality", "Back At Work"):
+        b[column] = b[column].astype(object).where(b[column].notna(), -99)
+    return a, b
+
+
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     registry().to_csv(OUT / "spine_registry.csv", index=False)
     trial().to_csv(OUT / "rehab_trial.csv", index=False, sep=";", decimal=",")
-    print(f"wrote {OUT / 'spine_registry.csv'} and {OUT / 'rehab_trial.csv'}")
+    a, b = clinics()
+    a.to_parquet(OUT / "clinic_a.parquet", index=False)
+    b.to_csv(OUT / "clinic_b.csv", index=False)
+    print(f"wrote {', '.join(sorted(p.name for p in OUT.iterdir()))} in {OUT}")
 
 
 if __name__ == "__main__":

@@ -137,3 +137,120 @@ def pipeline_params(data: dict, overrides: list[str] | None = None, tracking: bo
 
 def write_params(project: Project, params: dict) -> None:
     (project.root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+# -- the repository as a user has it: copies, DVC, the example cohorts -------------------------
+# Small but complete settings for running the whole DVC pipeline in tests: every family,
+# every stage, MLflow on; tuning off and few folds, bootstrap replicates and SHAP rows.
+PIPELINE_FAST = [
+    "tuning=none",
+    "cv.folds=3",
+    "cv.repeats=1",
+    "conformal.folds=3",
+    "external.n_boot=20",
+    "external.membership_folds=3",
+    "external.recalibration.repeats=5",
+    "explain.max_rows=40",
+    "explain.background_rows=20",
+]
+
+GIT_ID = {
+    "GIT_AUTHOR_NAME": "lbp-outcomes tests",
+    "GIT_AUTHOR_EMAIL": "tests@example.invalid",
+    "GIT_COMMITTER_NAME": "lbp-outcomes tests",
+    "GIT_COMMITTER_EMAIL": "tests@example.invalid",
+}
+
+
+def tool_env() -> dict[str, str]:
+    """Environment for dvc/git/lbp-outcomes subprocesses: this interpreter's bin folder
+    first on PATH (DVC runs stages as `lbp-outcomes ...` through the shell), no telemetry,
+    a fixed git identity (DVC commits experiments)."""
+    import os
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DVC_")}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.update(GIT_ID, MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="true", PYTHONUNBUFFERED="1")
+    return env
+
+
+def sh(root: Path, *cmd: str, check: bool = True, timeout: float = 900):
+    """Run a command in ``root``; on failure the assertion shows its output."""
+    import subprocess
+    import sys
+
+    if cmd[0] == "dvc":
+        cmd = (sys.executable, "-m", "dvc", *cmd[1:])
+    done = subprocess.run(
+        list(cmd), cwd=root, env=tool_env(), capture_output=True, text=True, timeout=timeout
+    )
+    if check:
+        assert done.returncode == 0, (
+            f"{' '.join(cmd)} exited {done.returncode}\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+        )
+    return done
+
+
+def copy_repo(dest: Path) -> Path:
+    """A fresh clone-like copy of this repository (its git files, committed or not) with a
+    git history of one commit: what a user has after `git clone`."""
+    import shutil
+    import subprocess
+
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        check=True,
+    ).stdout.split(b"\0")
+    for rel in filter(None, (p.decode() for p in listed)):
+        source = REPO / rel
+        if source.is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, dest / rel)
+    sh(dest, "git", "init", "-q", "-b", "main")
+    sh(dest, "git", "add", "-A")
+    sh(dest, "git", "commit", "-q", "-m", "copy of the repository under test")
+    return dest
+
+
+class PipelineRun:
+    """A repository copy after `dvc exp run -S data=<example>` (results committed)."""
+
+    def __init__(self, root: Path, output: str) -> None:
+        self.root = root
+        self.output = output
+
+    def json(self, rel: str) -> Any:
+        import json
+
+        return json.loads((self.root / rel).read_text())
+
+    def text(self, rel: str) -> str:
+        return (self.root / rel).read_text()
+
+    def mlflow(self):
+        import mlflow
+
+        store = f"sqlite:///{self.root / 'mlruns/mlflow.db'}"
+        return mlflow.MlflowClient(store, registry_uri=store)  # not a global set elsewhere
+
+
+@pytest.fixture(scope="session")
+def example_run(tmp_path_factory):
+    """``example_run(name)``: the whole pipeline run once per session on an example data
+    config, as a user runs it (`dvc exp run -S data=<name>` in a fresh repository copy)."""
+    cache: dict[str, PipelineRun] = {}
+
+    def run(name: str) -> PipelineRun:
+        if name not in cache:
+            root = copy_repo(tmp_path_factory.mktemp(name) / "repo")
+            sets = [arg for o in [f"data={name}", *PIPELINE_FAST] for arg in ("-S", o)]
+            done = sh(root, "dvc", "exp", "run", *sets)
+            sh(root, "git", "add", "-A")
+            sh(root, "git", "commit", "-q", "-m", f"results for {name}")
+            cache[name] = PipelineRun(root, done.stdout + done.stderr)
+        return cache[name]
+
+    return run

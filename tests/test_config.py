@@ -91,3 +91,51 @@ def test_invalid_hyperparameters_are_caught_before_training(override, fragment):
         for name, family in params.model.items():
             check_family(name, family, "regression")
     assert fragment in str(err.value)
+
+
+def _param_paths() -> list[str]:
+    """Every parameter path dvc.yaml lists for a stage (e.g. ``data.site_column``)."""
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    return sorted({p for stage in stages.values() for p in stage.get("params", [])})
+
+
+@pytest.mark.parametrize("data", group_options("data", REPO))
+def test_every_parameter_dvc_tracks_exists_for_every_data_config(data):
+    """DVC stops with "Parameters ... are missing from 'params.yaml'" when a stage lists a
+    key the composed params lack, e.g. `site_column` or `mcic` of a cohort without them."""
+    params = compose([f"data={data}"], root=REPO)
+    for path in _param_paths():
+        node = params
+        for key in path.split("."):
+            assert isinstance(node, dict) and key in node, f"data={data}: no {path!r}"
+            node = node[key]
+
+
+@pytest.mark.parametrize(
+    "override,fragment",
+    [
+        ("cv.folds=abc", "cv.folds: Input should be a valid integer"),
+        ("cv.foldz=3", "Could not override 'cv.foldz'"),
+        ("+tuning.n_trialz=3", "tuning.n_trialz: unknown key"),
+        ("data=example_trail", "Could not find 'data/example_trail'"),
+        (
+            "+data.mcic.x={baseline:nope,outcome:nope,min_improvement:1,direction:decrease}",
+            "'nope'",
+        ),
+    ],
+)
+def test_compose_rejects_bad_overrides_before_writing(tmp_path, capsys, override, fragment):
+    """`lbp-outcomes compose` with a bad override: one line, exit 2, params.yaml untouched."""
+    import shutil
+
+    from lbp_outcomes.cli import main
+
+    root = tmp_path / "repo"
+    shutil.copytree(REPO / "conf", root / "conf")
+    shutil.copy(REPO / "dvc.yaml", root / "dvc.yaml")
+    shutil.copy(REPO / "params.yaml", root / "params.yaml")
+    before = (root / "params.yaml").read_bytes()
+    assert main(["-C", str(root), "compose", override]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and fragment in err[0], err
+    assert (root / "params.yaml").read_bytes() == before

@@ -142,3 +142,30 @@ def test_interval_models_refuse_foreign_types(tmp_path):
     sio.dump({"payload": pd.Timestamp("2026-01-01")}, path)  # a type no interval model holds
     with pytest.raises(UserError, match="refusing to load unexpected types"):
         intervals.load(path)
+
+
+@pytest.mark.parametrize(
+    "location,inside",
+    [
+        ("file://{store}/mlruns/artifacts/m-1/artifacts", True),
+        ("file://{quoted}/mlruns/artifacts/m-1/artifacts", True),  # percent-encoded
+        ("{store}/mlruns/artifacts/m-1", True),
+        ("file:///elsewhere/mlruns/artifacts/m-1", False),
+        ("file://{store}/../elsewhere/m-1", False),
+        ("mlflow-artifacts:/0/models/m-1", False),  # would resolve against the cwd
+        ("s3://bucket/mlruns/m-1", False),
+        ("http://example.org/m-1", False),
+        ("mlruns/artifacts/m-1", False),
+    ],
+)
+def test_models_load_only_from_the_projects_own_store(tmp_path, monkeypatch, location, inside):
+    from urllib.parse import quote
+
+    from lbp_outcomes.predict import local_artifact_path
+
+    store = (tmp_path / "my project").resolve()  # a space: percent-encoded in file URIs
+    store.mkdir()
+    monkeypatch.chdir(store)  # users run predict from the project root
+    uri = location.format(store=store, quoted=quote(str(store)))
+    local = local_artifact_path(uri)
+    assert (local is not None and local.is_relative_to(store)) is inside

@@ -260,10 +260,11 @@ def test_without_external_cohort_or_reference_those_parts_are_left_out(plain):
     headings = html_headings(text)
     assert md_headings(md) == headings
     assert not any("Published vs reproduced" in h for h in headings)
-    section = re.split(r"## \d+\. External validation", md)[1].split("\n## ", 1)[0]
-    body = [line for line in section.splitlines() if line.strip() and not line.startswith("<a ")]
-    assert body == ["Not performed: the data config defines no external cohort."]
-    assert not any("Case mix" in h or "Model updating" in h for h in headings)
+    # no external cohort: no section, but the report still says there was none
+    assert not any("External validation" in h or "Case mix" in h for h in headings)
+    assert not any("Model updating" in h for h in headings)
+    assert "(#external)" not in md and 'id="external"' not in text
+    assert "(no external validation)" in md and "there was no external validation" in md
     assert "no published-vs-reproduced comparison" in md
     assert "| 24 | Model updating | no |" in md  # the checklist claims only what is there
 

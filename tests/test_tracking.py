@@ -117,3 +117,22 @@ def test_no_patient_identifier_reaches_mlflow(tracked):
             content = path.read_text(errors="ignore")
             leaked = [pid for pid in ids if pid in content]
             assert not leaked, f"{path} contains patient ids {leaked[:3]}"
+
+
+@pytest.mark.parametrize(
+    "args,host,warned",
+    [([], "127.0.0.1", False), (["--host", "0.0.0.0"], "0.0.0.0", True)],
+    ids=["default loopback", "asked for all interfaces"],
+)
+def test_ui_binds_to_loopback_unless_asked(project, monkeypatch, capsys, args, host, warned):
+    import lbp_outcomes.tracking as tracking
+
+    calls = []
+    monkeypatch.setattr(tracking.subprocess, "call", lambda cmd, env: calls.append(cmd) or 0)
+    write_params(project, pipeline_params(small_config(), tracking=True))
+    assert main(["-C", str(project.root), "ui", *args]) == 0
+    (cmd,) = calls
+    assert cmd[cmd.index("--host") + 1] == host
+    store = f"sqlite:///{project.root / 'mlruns/mlflow.db'}"
+    assert cmd[cmd.index("--backend-store-uri") + 1].startswith(store)  # this project's only
+    assert ("anyone who can reach it sees every run" in capsys.readouterr().out) is warned

@@ -5,11 +5,16 @@ atomic on POSIX), so a stage killed at any moment never leaves a truncated file.
 :class:`Outputs` transaction goes further: it stages *all* of a stage's files and renames
 them only after the stage's work has succeeded, so a failing stage leaves the previous
 outputs (or none) and never a mix of half-written ones.
+
+Staging names carry the writing process's id (``.<name>.<pid>.<random>``): a process
+killed outright (SIGKILL, the OOM killer) cannot remove its staging files, so the next
+writer of the same output removes those whose process no longer exists.
 """
 
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import shutil
@@ -24,7 +29,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` on success."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    sweep(path)
+    fd, tmp = tempfile.mkstemp(prefix=_prefix(path), suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -32,6 +38,32 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def _prefix(path: Path) -> str:
+    return f".{path.name}.{os.getpid()}."
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def sweep(path: Path) -> None:
+    """Remove staging files and folders of ``path`` left by processes that no longer exist."""
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*"):
+        pid = stale.name[len(path.name) + 2 :].split(".", 1)[0]
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        if stale.is_dir() and not stale.is_symlink():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
 
 
 def to_json_text(obj: Any) -> str:
@@ -67,7 +99,8 @@ class Outputs:
     def file(self, path: str | os.PathLike) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmpdir = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        sweep(path)
+        tmpdir = Path(tempfile.mkdtemp(prefix=_prefix(path), dir=path.parent))
         self._tmpdirs.append(tmpdir)
         staged = tmpdir / path.name
         self._staged.append((staged, path))
@@ -76,7 +109,8 @@ class Outputs:
     def directory(self, path: str | os.PathLike) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmpdir = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        sweep(path)
+        tmpdir = Path(tempfile.mkdtemp(prefix=_prefix(path), dir=path.parent))
         self._tmpdirs.append(tmpdir)
         staged = tmpdir / path.name
         staged.mkdir()
@@ -111,7 +145,7 @@ def _replace_dir(new: Path, final: Path) -> None:
     """Swap a finished folder into place: two renames, the old copy removed afterwards."""
     old = None
     if final.exists() or final.is_symlink():
-        old = final.with_name(f".{final.name}.old-{os.getpid()}")
+        old = final.with_name(f"{_prefix(final)}old")
         if final.is_dir() and not final.is_symlink():
             os.replace(final, old)
         else:

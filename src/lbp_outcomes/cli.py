@@ -9,6 +9,7 @@ Errors a user can fix print one line (``error: ...``) and exit with status 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import signal
@@ -69,13 +70,39 @@ def _on_sigterm(signum, frame):
     raise Terminated()
 
 
+def _watch_parent(stop: threading.Event, interval: float = 1.0) -> None:
+    """Terminate this stage (as on SIGTERM) once the process that started it has gone.
+
+    ``dvc repro`` killed with SIGTERM does not pass the signal on to the stage it is
+    running: the orphaned stage would run on, write outputs DVC never records and close its
+    MLflow run long after the pipeline stopped. Polling the parent id (it changes when the
+    parent dies and the stage is re-parented) works on Linux and macOS alike.
+    """
+    parent = os.getppid()
+    if parent <= 1:  # started by init or already detached: nothing to watch
+        return
+
+    def watch() -> None:
+        while not stop.wait(interval):
+            if os.getppid() != parent:
+                with contextlib.suppress(OSError):  # the parent's pipe may be gone too
+                    print("the process that started this stage exited: stopping", file=sys.stderr)
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from lbp_outcomes.errors import UserError
 
     previous = None
+    stop_watch = threading.Event()
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _on_sigterm)
+        if args.command in STAGES:
+            _watch_parent(stop_watch)
     try:
         return _dispatch(args)
     except UserError as exc:
@@ -88,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted: nothing was written", file=sys.stderr)
         return 130
     finally:
+        stop_watch.set()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
 

@@ -174,9 +174,8 @@ class Champions:
         if version is None:
             return None
         location = self.client.get_model_version_download_uri(self.names[target], version.version)
-        store = store_root(self.root).resolve()
-        local = Path(location.removeprefix("file://")).resolve()
-        if not local.is_relative_to(store):
+        local = local_artifact_path(location)
+        if local is None or not local.is_relative_to(store_root(self.root).resolve()):
             raise UserError(
                 f"model {self.names[target]} v{version.version} lives outside this project's "
                 f"store ({location}); refusing to load it"
@@ -194,6 +193,20 @@ class Champions:
             except Exception:  # no interval model logged (binary target or intervals off)
                 interval = None
         return pipeline, interval, {"version": version.version, "run_id": version.run_id}
+
+
+def local_artifact_path(location: str) -> Path | None:
+    """The absolute local path of an artifact URI (``file://...`` percent-encoded, or a
+    plain absolute path); None for anything else (s3://, http://, mlflow-artifacts:/,
+    relative paths), which is never a location inside this project's store."""
+    from urllib.parse import urlparse
+    from urllib.request import url2pathname
+
+    parsed = urlparse(location)
+    if parsed.scheme not in ("", "file") or parsed.netloc not in ("", "localhost"):
+        return None
+    path = Path(url2pathname(parsed.path))
+    return path.resolve() if path.is_absolute() else None
 
 
 def predict_frame(patients: pd.DataFrame, params: Params, champions: Champions) -> pd.DataFrame:

@@ -21,7 +21,11 @@ def build(params: Params, inputs: Inputs) -> Report:
     published = sections.published(ctx)
     if published is not None:  # no reference: no comparison (Methods says so)
         body.append(published)
-    body += [sections.external(ctx), sections.explanations(ctx)]
+    # No external cohort: no section (the subtitle, summary and settings say there was no
+    # external validation). A missing external.json still gets its one-line section.
+    if ctx.inputs.external is None or ctx.inputs.external.get("available"):
+        body.append(sections.external(ctx))
+    body.append(sections.explanations(ctx))
     limitations = sections.limitations(ctx)
     present = {"top"} | _ids([*body, limitations])
     body += [tripod.checklist(ctx, present), limitations]
