@@ -122,6 +122,8 @@ def test_every_parameter_dvc_tracks_exists_for_every_data_config(data):
             "+data.mcic.x={baseline:nope,outcome:nope,min_improvement:1,direction:decrease}",
             "'nope'",
         ),
+        ("model.xgboost.params.max_depth=-3", "conf/model/xgboost.yaml"),
+        ("+model.random_forest.params.n_trees=5", "has no hyperparameter 'n_trees'"),
     ],
 )
 def test_compose_rejects_bad_overrides_before_writing(tmp_path, capsys, override, fragment):

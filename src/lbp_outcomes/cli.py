@@ -132,7 +132,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     root = project_root(args.root)
     if args.command == "compose":
         composed = compose(args.overrides, root)
-        validate_params(composed)  # fail now, not in the first stage
+        checked = validate_params(composed)  # fail now, not in the first stage
+        _check_families(checked)
         path = write_params(composed, root)
         print(f"wrote {path.relative_to(root)}")
         return 0
@@ -165,6 +166,17 @@ def _dispatch(args: argparse.Namespace) -> int:
     module.run(params, root)
     print(f"{args.command}: done in {time.perf_counter() - started:.1f} s", file=sys.stderr)
     return 0
+
+
+def _check_families(params) -> None:
+    """Every model family builds and accepts its hyperparameters for every task the data
+    config needs (the train stage checks again, for `dvc exp run -S model...`)."""
+    from lbp_outcomes.models.families import check_family
+
+    tasks = sorted({params.data.target_kind(t) for t in params.data.all_targets})
+    for name, family in params.model.items():
+        for task in tasks:
+            check_family(name, family, task)
 
 
 if __name__ == "__main__":
