@@ -70,21 +70,60 @@ def _on_sigterm(signum, frame):
     raise Terminated()
 
 
+#: Shells DVC may run a stage command through (``$SHELL -c cmd``, or ``/bin/sh -c cmd``
+#: when SHELL is unset). bash and zsh exec a lone command, but dash (Debian's /bin/sh)
+#: stays in between as the stage's parent and outlives a killed ``dvc repro``.
+_SHELLS = {"sh", "dash", "bash", "zsh", "ksh", "mksh", "fish"}
+
+
+def _launchers() -> list[tuple[int, int]]:
+    """``(pid, its parent pid)`` for this process and each shell ancestor above it.
+
+    The chain stops at the first ancestor that is not a shell: that one (e.g. ``dvc
+    repro``) is what the stage lives for. If any link of the chain is re-parented, the
+    process that started the stage has gone.
+    """
+    import psutil
+
+    chain = [(os.getpid(), os.getppid())]
+    with contextlib.suppress(psutil.Error):
+        proc = psutil.Process(os.getppid())
+        while proc.pid > 1 and proc.name() in _SHELLS:
+            parent = proc.ppid()
+            chain.append((proc.pid, parent))
+            proc = psutil.Process(parent)
+    return chain
+
+
+def _chain_intact(chain: list[tuple[int, int]]) -> bool:
+    import psutil
+
+    for pid, parent in chain:
+        try:
+            current = os.getppid() if pid == os.getpid() else psutil.Process(pid).ppid()
+        except psutil.Error:  # the shell in between has exited
+            return False
+        if current != parent:
+            return False
+    return True
+
+
 def _watch_parent(stop: threading.Event, interval: float = 1.0) -> None:
     """Terminate this stage (as on SIGTERM) once the process that started it has gone.
 
     ``dvc repro`` killed with SIGTERM does not pass the signal on to the stage it is
     running: the orphaned stage would run on, write outputs DVC never records and close its
-    MLflow run long after the pipeline stopped. Polling the parent id (it changes when the
-    parent dies and the stage is re-parented) works on Linux and macOS alike.
+    MLflow run long after the pipeline stopped. Polling parent ids (a process's parent id
+    changes when its parent dies and it is re-parented) works on Linux and macOS alike; a
+    shell between DVC and the stage is seen through (:func:`_launchers`).
     """
-    parent = os.getppid()
-    if parent <= 1:  # started by init or already detached: nothing to watch
+    if os.getppid() <= 1:  # started by init or already detached: nothing to watch
         return
+    chain = _launchers()
 
     def watch() -> None:
         while not stop.wait(interval):
-            if os.getppid() != parent:
+            if not _chain_intact(chain):
                 with contextlib.suppress(OSError):  # the parent's pipe may be gone too
                     print("the process that started this stage exited: stopping", file=sys.stderr)
                 os.kill(os.getpid(), signal.SIGTERM)
