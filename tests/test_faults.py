@@ -92,6 +92,42 @@ def test_interrupted_training_is_killed_cleanly_and_rerun_matches(tmp_path, sig,
         assert (project.root / rel).read_bytes() == (clean.root / rel).read_bytes(), rel
 
 
+def test_stage_stops_when_its_launcher_dies_behind_a_shell(tmp_path):
+    """`dvc repro` SIGKILLed or SIGTERMed (it does not pass signals on) while a stage runs
+    through `sh -c`: the shell stays alive as the stage's parent, yet the stage sees that
+    the launcher above it is gone, stops, closes its runs KILLED and writes nothing."""
+    import shlex
+
+    project = prepared(tmp_path / "orphan")
+    stage = shlex.join([sys.executable, "-m", "lbp_outcomes", "-C", str(project.root), "train"])
+    launcher = subprocess.Popen(
+        # "; true" keeps any shell (bash too) in between, as dash always does
+        [
+            sys.executable,
+            "-c",
+            "import subprocess, sys; subprocess.run(sys.argv[1:])",
+            "/bin/sh",
+            "-c",
+            f"{stage}; true",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.time() + 60
+    while time.time() < deadline and not any(r.info.status == "RUNNING" for r in runs(project)):
+        time.sleep(0.2)
+    assert any(r.info.status == "RUNNING" for r in runs(project)), "the parent run never started"
+    launcher.kill()
+    launcher.wait(timeout=10)
+    deadline = time.time() + 60
+    while time.time() < deadline and any(r.info.status == "RUNNING" for r in runs(project)):
+        time.sleep(0.5)
+    assert {r.info.status for r in runs(project)} == {"KILLED"}
+    for output in ("models", "reports/metrics/cv.json", "reports/tracking.json"):
+        assert not project.exists(output), f"{output} written by an orphaned stage"
+
+
 def test_failing_stage_marks_its_run_failed_and_writes_nothing(tmp_path, monkeypatch, capsys):
     import lbp_outcomes.train as train
 
@@ -286,6 +322,7 @@ def test_sigkill_while_logging_keeps_the_old_outputs_and_the_rerun_cleans_up(tmp
 
     assert main(["-C", str(project.root), "train"]) == 0
     assert not [p for p in project.root.rglob(".*") if staged.match(p.name)]
+    assert "RUNNING" not in {r.info.status for r in runs(project)}  # the dead run's: KILLED
     clean, _ = setup(tmp_path / "uninterrupted", seed=2)
     assert main(["-C", str(clean.root), "train"]) == 0
     for rel in outputs:

@@ -136,3 +136,45 @@ def test_ui_binds_to_loopback_unless_asked(project, monkeypatch, capsys, args, h
     store = f"sqlite:///{project.root / 'mlruns/mlflow.db'}"
     assert cmd[cmd.index("--backend-store-uri") + 1].startswith(store)  # this project's only
     assert ("anyone who can reach it sees every run" in capsys.readouterr().out) is warned
+
+
+def test_runs_of_dead_processes_are_closed_killed_and_live_ones_left(tracked):
+    """A SIGKILLed stage leaves its run RUNNING (nothing inside it can close it): the next
+    stage closes it KILLED, but never a run whose owner process is still alive."""
+    import os
+    import subprocess
+    import sys
+
+    import psutil
+
+    from lbp_outcomes.tracking import OWNER_TAG, close_orphaned_runs, owner_tag
+
+    _, _, info, client = tracked
+    experiment = client.get_run(info["parent_run_id"]).info.experiment_id
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    host, pid, started = owner_tag().split(":")
+    assert pid == str(os.getpid())
+    assert float(started) == pytest.approx(psutil.Process().create_time(), abs=0.01)
+    orphan = client.create_run(
+        experiment, run_name="killed", tags={OWNER_TAG: f"{host}:{dead.pid}:1.000"}
+    )
+    live = client.create_run(experiment, run_name="live", tags={OWNER_TAG: owner_tag()})
+    other = client.create_run(
+        experiment, run_name="elsewhere", tags={OWNER_TAG: "other-host:1:1.000"}
+    )
+    recycled = client.create_run(  # this very pid, but a process started at another time
+        experiment, run_name="recycled", tags={OWNER_TAG: f"{host}:{os.getpid()}:1.000"}
+    )
+    try:
+        closed = close_orphaned_runs(client, experiment)
+        assert sorted(closed) == sorted([orphan.info.run_id, recycled.info.run_id])
+        status = {
+            r: client.get_run(r).info.status
+            for r in (orphan.info.run_id, live.info.run_id, other.info.run_id, recycled.info.run_id)
+        }
+        assert status[orphan.info.run_id] == status[recycled.info.run_id] == "KILLED"
+        assert status[live.info.run_id] == status[other.info.run_id] == "RUNNING"
+    finally:
+        for run in (live, other):
+            client.set_terminated(run.info.run_id, status="FINISHED")

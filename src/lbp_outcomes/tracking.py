@@ -9,7 +9,9 @@ with alias ``champion``.
 
 The store is the local sqlite database under the *real* project root (see
 :func:`lbp_outcomes.config.store_root`), also when DVC runs an experiment in a temporary
-copy. Runs end FINISHED, FAILED (an error) or KILLED (SIGINT/SIGTERM); never left RUNNING.
+copy. Runs end FINISHED, FAILED (an error) or KILLED (SIGINT/SIGTERM); a run whose
+process was SIGKILLed (nothing inside it can close it) is closed KILLED by the next stage
+that opens the experiment (:func:`close_orphaned_runs`).
 No patient identifiers or raw rows are logged: params are configuration, metrics are
 aggregates, prediction artifacts carry row positions, and the model's input example is a
 made-up typical patient (medians and most frequent categories).
@@ -197,6 +199,9 @@ class Tracker:
         import mlflow
 
         self.experiment_id = ensure_experiment(self.params.tracking, self.root)
+        closed = close_orphaned_runs(mlflow.MlflowClient(), self.experiment_id)
+        if closed:
+            print(f"closed {len(closed)} MLflow run(s) of killed processes as KILLED")
         if resume:
             run = mlflow.start_run(run_id=resume)
         else:
@@ -204,7 +209,7 @@ class Tracker:
             mlflow.set_tags(run_tags(self.params, self.root))
             _log_params(flatten(self.params.model_dump(mode="json")))
         self.parent_id = run.info.run_id
-        mlflow.set_tag(f"stage.{stage}", "running")
+        mlflow.set_tags({f"stage.{stage}": "running", OWNER_TAG: owner_tag()})
         with _closing_runs():
             yield self
             mlflow.set_tag(f"stage.{stage}", "done")
@@ -233,7 +238,7 @@ class Tracker:
         from mlflow.entities import Metric
 
         with mlflow.start_run(run_name=name, nested=True, experiment_id=self.experiment_id) as run:
-            mlflow.set_tags({**run_tags(self.params, self.root), **tags})
+            mlflow.set_tags({**run_tags(self.params, self.root), **tags, OWNER_TAG: owner_tag()})
             _log_params(params)
             now = int(time.time() * 1000)
             batch = [Metric(key(k), float(v), now, 0) for k, v in summary.items() if v is not None]
@@ -359,6 +364,54 @@ def _end_all(status: str) -> None:
 
     while mlflow.active_run() is not None:
         mlflow.end_run(status=status)
+
+
+# -- runs whose process died ---------------------------------------------------------------
+#: Tag on every run a stage opens or resumes: which process holds it RUNNING.
+OWNER_TAG = "lbp_outcomes.owner"
+
+
+def owner_tag() -> str:
+    """``host:pid:start`` of this process (start = its creation time, so a recycled pid
+    is not mistaken for the original owner)."""
+    import socket
+
+    import psutil
+
+    return f"{socket.gethostname()}:{os.getpid()}:{psutil.Process().create_time():.3f}"
+
+
+def _owner_alive(owner: str) -> bool | None:
+    """True/False for an owner on this host; None when it ran elsewhere (cannot tell)."""
+    import socket
+
+    import psutil
+
+    host, _, rest = owner.partition(":")
+    pid, _, started = rest.partition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return None
+    try:
+        return f"{psutil.Process(int(pid)).create_time():.3f}" == started
+    except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
+        return False
+
+
+def close_orphaned_runs(client: Any, experiment_id: str) -> list[str]:
+    """Close as KILLED every RUNNING run of the experiment whose owning process on this host
+    is gone (SIGKILL, the OOM killer, a power cut: nothing in the dying process could close
+    it). Runs owned by live processes, or by other hosts, are left alone. Returns their ids."""
+    closed = []
+    running = client.search_runs(
+        [experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=1000
+    )
+    for run in running:
+        owner = run.data.tags.get(OWNER_TAG)
+        if owner and _owner_alive(owner) is False:
+            client.set_tag(run.info.run_id, "lbp_outcomes.closed", "owner process gone")
+            client.set_terminated(run.info.run_id, status="KILLED")
+            closed.append(run.info.run_id)
+    return closed
 
 
 def write_tracking_file(out, root: Path, tracker: Tracker, **extra: Any) -> None:
