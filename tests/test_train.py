@@ -114,3 +114,31 @@ def test_cohort_too_small_for_the_folds_is_a_clear_error(project, capsys):
     err = capsys.readouterr().err
     assert "too few for cv.folds=5" in err
     assert not (project.root / "models").exists()
+
+
+def test_max_train_rows_caps_each_fit_and_says_so(project, capsys):
+    """A family capped by max_train_rows fits every fold, tuning and final refit on a seeded
+    sample of that size; its test folds stay whole, and notes.json and the terminal say so."""
+    from lbp_outcomes.cv import capped_rows
+
+    cv = train(
+        project,
+        toy_cohort(n=150, seed=3),
+        overrides=[*FAST, "model=[random_forest,linear]", "model.random_forest.max_train_rows=60"],
+    )
+    notes = json.loads((project.root / "reports/cv/notes.json").read_text())
+    assert notes["subsampled"] == {"pain_post/random_forest": 60, "responder/random_forest": 60}
+    assert "each fit used a random 60 of the training patients" in capsys.readouterr().out
+    oof = pd.read_parquet(project.root / "reports/cv/oof.parquet")
+    forest = oof[(oof.target == "pain_post") & (oof.family == "random_forest")]
+    assert forest["row"].nunique() == cv["pain_post"]["n"]  # every patient still predicted
+    import joblib
+    import numpy as np
+
+    final = joblib.load(project.root / "models/pain_post/random_forest.joblib")
+    # bootstrap draws as many rows as the fit was given: the sample, not all 150
+    assert final[-1].estimators_[0].tree_.weighted_n_node_samples[0] == 60
+    rows, size = capped_rows(np.arange(150), 60, seed=1)
+    assert size == 60 and len(set(rows)) == 60 and list(rows) == sorted(rows)
+    assert list(rows) == list(capped_rows(np.arange(150), 60, seed=1)[0])  # seeded
+    assert capped_rows(np.arange(50), 60, seed=1)[1] is None

@@ -72,6 +72,10 @@ class FamilyConfig(_Strict):
     threads_param: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
     search_space: dict[str, Any] = Field(default_factory=dict)
+    # Above this many training patients, each fit (tuning, CV fold, final refit, conformal)
+    # uses a seeded random sample of this size: for families whose cost grows faster than
+    # the data (forests, MLP) on registry-sized cohorts. null: always every patient.
+    max_train_rows: int | None = Field(default=None, ge=50)
 
     @model_validator(mode="after")
     def _targets(self) -> FamilyConfig:

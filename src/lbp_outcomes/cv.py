@@ -65,6 +65,16 @@ class FoldResult:
     model: Any = None  # the fitted pipeline (final refit only)
     seconds: float = 0.0
     note: str = ""
+    subsampled: int | None = None  # patients the fit used, when capped (max_train_rows)
+
+
+def capped_rows(rows: np.ndarray, cap: int | None, seed: int) -> tuple[np.ndarray, int | None]:
+    """``rows`` itself, or a seeded random ``cap`` of them (kept in order) when there are
+    more; the second value is the sample size when one was drawn, else None."""
+    if cap is None or len(rows) <= cap:
+        return rows, None
+    rng = np.random.default_rng(derive_seed(seed, "max_train_rows"))
+    return np.sort(rng.choice(rows, size=cap, replace=False)), cap
 
 
 def outer_splits(
@@ -147,7 +157,8 @@ def run_task(
     import time
 
     started = time.perf_counter()
-    X_train, y_train = data.X.iloc[task.train], data.y[task.train]
+    train, subsampled = capped_rows(task.train, family.max_train_rows, task.seed)
+    X_train, y_train = data.X.iloc[train], data.y[train]
     note = ""
     effective = tuning
     if data.task == "binary" and tuning.enabled:
@@ -163,7 +174,7 @@ def run_task(
         warnings.simplefilter("ignore")  # e.g. lbfgs/saga convergence notes on tiny folds
         pipe.fit(X_train, y_train)
     pipe = in_memory(pipe)  # a distributed booster is kept (and saved) as a plain one
-    result = FoldResult(task, params, note=note)
+    result = FoldResult(task, params, note=note, subsampled=subsampled)
     if task.is_final:
         result.model = pipe
     else:

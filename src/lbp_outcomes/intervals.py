@@ -54,6 +54,10 @@ def fit(
     from mapie.regression import CrossConformalRegressor
     from sklearn.model_selection import KFold
 
+    from lbp_outcomes.cv import capped_rows
+
+    rows, _ = capped_rows(np.arange(len(y)), family.max_train_rows, seed)
+    X, y = X.iloc[rows], y[rows]
     pipe = make_pipeline(family, "regression", spec, seed, threads=1, overrides=params)
     model = CrossConformalRegressor(
         pipe,

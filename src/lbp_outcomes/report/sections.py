@@ -565,6 +565,15 @@ def cv_table(ctx: Context, target: str) -> Table:
             f"Oracle R² {num(oracle, 3)}: the share of variance the generator's true outcome "
             "model explains; no model can exceed it on this synthetic cohort."
         )
+    capped = (ctx.inputs.cv_notes or {}).get("subsampled") or {}
+    for family in families:
+        if f"{target}/{family}" in capped:
+            notes.append(
+                f"{ctx.family(family)}: each fit used a random sample of "
+                f"{capped[f'{target}/{family}']:,} of the training patients "
+                f"(`model.{family}.max_train_rows`), to bound its training time on a large "
+                "cohort; its test folds are whole."
+            )
     notes.append(_metric_note(order, ctx.unit(target)))
     notes.append(
         "CI limits beyond a metric's possible range (e.g. R² above 1) are shown at that limit."
