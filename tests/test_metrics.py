@@ -110,6 +110,19 @@ def test_batch_metrics_equal_the_single_sample_definitions():
         )
 
 
+def test_batch_auprc_equals_sklearn_row_by_row_with_ties_and_one_class_rows():
+    from sklearn.metrics import average_precision_score
+
+    rng = np.random.default_rng(3)
+    Y = (rng.random((40, 25)) < 0.3).astype(float)
+    Y[0] = 0.0  # a resample without events: undefined
+    P = np.round(rng.random((40, 25)), 1)  # many ties
+    got = metrics.binary_batch(Y, P)["auprc"]
+    assert np.isnan(got[0])
+    want = [average_precision_score(y, p) for y, p in zip(Y[1:], P[1:], strict=True)]
+    assert got[1:] == pytest.approx(want, rel=1e-12)
+
+
 def test_separated_fold_gives_undefined_calibration_slope_not_a_huge_number():
     """A test fold whose 4 non-events the model ranks below every event (common with a 95 %
     responder rate) has no finite slope MLE; it must be NaN, so the CV mean stays sane."""

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -81,12 +82,10 @@ def updating(
 ) -> dict[str, dict[str, float]]:
     """Mean performance on the held-back part, before and after each kind of update."""
     rng = np.random.default_rng(seed)
-    score = scorer(task)
-    results: dict[str, list[dict[str, float]]] = {
-        "original": [],
-        "intercept": [],
-        "intercept_slope": [],
-    }
+    # every split's held-back part has the same size: score them all in one vectorised call
+    batch = metrics.regression_batch if task == "regression" else metrics.binary_batch
+    observed: list[np.ndarray] = []
+    results: dict[str, list[np.ndarray]] = {"original": [], "intercept": [], "intercept_slope": []}
     n = len(y)
     n_fit = max(2, int(round(fit_fraction * n)))
     done = 0
@@ -97,15 +96,21 @@ def updating(
         fit, evaluate = order[:n_fit], order[n_fit:]
         if task == "binary" and (len(np.unique(y[fit])) < 2 or len(np.unique(y[evaluate])) < 2):
             continue
-        results["original"].append(score(y[evaluate], pred[evaluate]))
+        observed.append(y[evaluate])
+        results["original"].append(pred[evaluate])
         for how in ("intercept", "intercept_slope"):
             update = recalibrate(task, pred[fit], y[fit], how)
-            results[how].append(score(y[evaluate], update(pred[evaluate])))
+            results[how].append(update(pred[evaluate]))
         done += 1
-    out = {}
+    out: dict[str, Any] = {}
     for how, rows in results.items():
-        frame = pd.DataFrame(rows)
-        out[how] = {k: metrics.finite_or_none(v) for k, v in frame.mean(numeric_only=True).items()}
+        if not rows:
+            out[how] = {}
+            continue
+        scores = batch(np.stack(observed), np.stack(rows))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN metric: undefined
+            out[how] = {k: metrics.finite_or_none(float(np.nanmean(v))) for k, v in scores.items()}
     out["splits"] = done
     out["fit_fraction"] = fit_fraction
     return out

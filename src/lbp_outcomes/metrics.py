@@ -202,6 +202,28 @@ def _logistic_batch(Y: np.ndarray, LP: np.ndarray, with_slope: bool) -> np.ndarr
     return beta if with_slope else np.column_stack([beta[:, 0], np.ones(B)])
 
 
+def _average_precision_batch(Y: np.ndarray, P: np.ndarray) -> np.ndarray:
+    """sklearn's ``average_precision_score`` for every row at once, shape (n_resamples,).
+
+    AP = sum over distinct thresholds (highest first) of (recall gain) x precision; equally,
+    the mean over positives of the precision at the threshold of the positive's own score
+    (tied scores share one threshold: the precision at the end of their group).
+    """
+    order = np.argsort(-P, axis=1, kind="stable")
+    p = np.take_along_axis(P, order, axis=1)
+    y = np.take_along_axis(Y, order, axis=1)
+    tp = np.cumsum(y, axis=1)
+    precision = tp / np.arange(1, y.shape[1] + 1)
+    n = y.shape[1]
+    last = np.ones_like(p, dtype=bool)  # last position of each group of tied scores
+    last[:, :-1] = p[:, :-1] != p[:, 1:]
+    end = np.where(last, np.arange(n), n)
+    end = np.minimum.accumulate(end[:, ::-1], axis=1)[:, ::-1]  # each position's group end
+    at_threshold = np.take_along_axis(precision, end, axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.sum(y * at_threshold, axis=1) / tp[:, -1]
+
+
 def binary_batch(Y: np.ndarray, P: np.ndarray) -> dict[str, np.ndarray]:
     """Binary metrics for many resamples at once (same definitions as
     :func:`binary_metrics`); arrays of shape (n_resamples,). Resamples with one class only
@@ -212,12 +234,7 @@ def binary_batch(Y: np.ndarray, P: np.ndarray) -> dict[str, np.ndarray]:
     ranks = stats.rankdata(P, axis=1)  # average ranks for ties, as the AUROC needs
     with np.errstate(divide="ignore", invalid="ignore"):
         auroc = (np.sum(ranks * Y, axis=1) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
-    auprc = np.array(
-        [
-            skm.average_precision_score(y, p) if ok else np.nan
-            for y, p, ok in zip(Y, P, both, strict=True)
-        ]
-    )
+    auprc = np.where(both, _average_precision_batch(Y, P), np.nan)
     LP = logit(P)
     intercept = _logistic_batch(Y, LP, with_slope=False)[:, 0]
     slope = _logistic_batch(Y, LP, with_slope=True)[:, 1]

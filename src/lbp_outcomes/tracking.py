@@ -20,6 +20,7 @@ made-up typical patient (medians and most frequent categories).
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import re
@@ -206,13 +207,18 @@ class Tracker:
             run = mlflow.start_run(run_id=resume)
         else:
             run = mlflow.start_run(experiment_id=self.experiment_id, run_name=self._parent_name())
-            mlflow.set_tags(run_tags(self.params, self.root))
+            mlflow.set_tags(self.provenance)
             _log_params(flatten(self.params.model_dump(mode="json")))
         self.parent_id = run.info.run_id
         mlflow.set_tags({f"stage.{stage}": "running", OWNER_TAG: owner_tag()})
         with _closing_runs():
             yield self
             mlflow.set_tag(f"stage.{stage}", "done")
+
+    @functools.cached_property
+    def provenance(self) -> dict[str, str]:
+        """:func:`run_tags`, computed once per stage (git and file hashes, not per child)."""
+        return run_tags(self.params, self.root)
 
     def _parent_name(self) -> str:
         exp = os.environ.get("DVC_EXP_NAME")
@@ -238,7 +244,7 @@ class Tracker:
         from mlflow.entities import Metric
 
         with mlflow.start_run(run_name=name, nested=True, experiment_id=self.experiment_id) as run:
-            mlflow.set_tags({**run_tags(self.params, self.root), **tags, OWNER_TAG: owner_tag()})
+            mlflow.set_tags({**self.provenance, **tags, OWNER_TAG: owner_tag()})
             _log_params(params)
             now = int(time.time() * 1000)
             batch = [Metric(key(k), float(v), now, 0) for k, v in summary.items() if v is not None]
@@ -319,6 +325,24 @@ def pip_requirements() -> list[str]:
     return out
 
 
+_TRUSTED: dict[tuple[str, ...], list[str]] = {}
+
+
+def _trusted_types(model: Any, sio: Any) -> list[str]:
+    """The types skops must be told to trust when loading ``model`` (XGBoost, LightGBM,
+    the project's wrappers). Finding them means serialising the model once more, so the
+    answer is kept per pipeline structure (the classes of every step and parameter):
+    models of one family and task share it."""
+
+    def name(obj: Any) -> str:
+        return f"{type(obj).__module__}.{type(obj).__qualname__}"
+
+    structure = (name(model), *sorted({name(v) for v in model.get_params(deep=True).values()}))
+    if structure not in _TRUSTED:
+        _TRUSTED[structure] = sio.get_untrusted_types(data=sio.dumps(model))
+    return _TRUSTED[structure]
+
+
 def log_sklearn_model(model: Any, input_example: Any) -> str:
     """Log a fitted Pipeline with signature and input example (skops format, with the
     project's own estimator types declared trusted). Returns the model URI."""
@@ -326,7 +350,7 @@ def log_sklearn_model(model: Any, input_example: Any) -> str:
     import skops.io as sio
     from mlflow.models import infer_signature
 
-    trusted = sio.get_untrusted_types(data=sio.dumps(model))
+    trusted = _trusted_types(model, sio)
     if hasattr(model, "predict_proba"):
         output = model.predict_proba(input_example)[:, 1]
     else:
@@ -374,11 +398,16 @@ OWNER_TAG = "lbp_outcomes.owner"
 def owner_tag() -> str:
     """``host:pid:start`` of this process (start = its creation time, so a recycled pid
     is not mistaken for the original owner)."""
+    return _owner(os.getpid())
+
+
+@functools.cache
+def _owner(pid: int) -> str:
     import socket
 
     import psutil
 
-    return f"{socket.gethostname()}:{os.getpid()}:{psutil.Process().create_time():.3f}"
+    return f"{socket.gethostname()}:{pid}:{psutil.Process(pid).create_time():.3f}"
 
 
 def _owner_alive(owner: str) -> bool | None:
