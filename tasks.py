@@ -3,12 +3,14 @@
 
     python3.11 tasks.py pipeline   # create .venv, install the lock, run `dvc repro`
     python3.11 tasks.py test       # create .venv, install the lock, run the test suite
+    python3.11 tasks.py bench      # create .venv, install the lock, run bench/run.py
     python3.11 tasks.py setup      # only create/refresh .venv
 
 The venv lives in .venv/ at the repository root. It is (re)installed when
 requirements.lock changes: a stamp file in .venv records the hash of the lock it holds,
 so a second call costs nothing. Extra arguments are passed through to `dvc repro` or
-`pytest` (e.g. `python3.11 tasks.py test -m slow`).
+`pytest` or the benchmarks (e.g. `python3.11 tasks.py test -m slow`,
+`python3.11 tasks.py bench --only overhead`).
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ def project_env() -> dict[str, str]:
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {"setup", "pipeline", "test"}:
+    if not argv or argv[0] not in {"setup", "pipeline", "test", "bench"}:
         print(__doc__)
         return 2
     command, rest = argv[0], argv[1:]
@@ -77,6 +79,8 @@ def main(argv: list[str]) -> int:
             _run(BIN / "dvc", "repro", *rest, env=env)
         elif command == "test":
             _run(BIN / "python", "-m", "pytest", *rest, env=env)
+        elif command == "bench":
+            _run(BIN / "python", ROOT / "bench" / "run.py", *rest, env=env)
     except subprocess.CalledProcessError as exc:
         return exc.returncode or 1
     return 0

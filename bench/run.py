@@ -1,0 +1,571 @@
+"""Benchmarks: pipeline overhead, accuracy against the ceiling and a peer, scale, Dask.
+
+    python3.11 tasks.py bench                                 # all four (about 40 min, 2 cores)
+    python3.11 tasks.py bench --only overhead,accuracy        # some of them
+    python3.11 tasks.py bench --only scale --sizes 1000,10000 # a quick scale run
+
+Each benchmark runs in its own copy of the repository under bench/out/ (git-ignored), as a
+user runs the pipeline, and never touches this checkout's outputs or MLflow store. Prints
+one table per benchmark and writes everything measured to bench/results.json
+(``--results`` to write elsewhere).
+
+1. overhead: `dvc repro` of the default pipeline from scratch, against the same CV work
+   (same folds, models, hyperparameters and tuning, same fold scores) in one bare process
+   (bench/bare_cv.py: no DVC, MLflow or Hydra); where the difference goes; no-op repro.
+2. accuracy: per outcome, the best family's CV R2 against the generator's oracle R2 and
+   against FLAML AutoML on the same outer folds with the same wall-clock budget as the
+   default run's cross-validation.
+3. scale: synthetic cohorts of --sizes patients through cohort, clean, features and train
+   (XGBoost and LightGBM, fixed hyperparameters, 3-fold CV): wall time and peak memory
+   (resident memory of the stage and all its worker processes) per stage.
+4. dask: the default CV on a LocalCluster of 1 and of 2 single-threaded workers (and the
+   local joblib executor), from ``lbp-outcomes time-cv``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+GOALS = {
+    "overhead_ratio": 1.3,  # pipeline wall / bare wall, at most
+    "noop_repro_seconds": 2.0,
+    "oracle_fraction": 0.95,  # best CV R2 / oracle R2, at least
+    "scale_time_ratio": 12.0,  # time(1M) / time(100k), at most
+    "scale_peak_gb": 4.0,  # at 1M, at most
+}
+SCALE_OVERRIDES = [
+    "model=[xgboost,lightgbm]",
+    "tuning=none",
+    "cv.folds=3",
+    "cv.repeats=1",
+    "conformal.folds=3",
+]
+
+
+# -- running things --------------------------------------------------------------------------
+def tool_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DVC_")}
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    env.update(MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="true", PYTHONUNBUFFERED="1")
+    env.update(GIT_AUTHOR_NAME="bench", GIT_AUTHOR_EMAIL="bench@example.invalid")
+    env.update(GIT_COMMITTER_NAME="bench", GIT_COMMITTER_EMAIL="bench@example.invalid")
+    return env
+
+
+class Measured:
+    """A finished command: wall seconds, peak resident memory of its process tree, output."""
+
+    def __init__(self, seconds: float, peak_bytes: int, output: str, code: int) -> None:
+        self.seconds, self.peak_bytes, self.output, self.code = seconds, peak_bytes, output, code
+
+    @property
+    def peak_mb(self) -> float:
+        return self.peak_bytes / 2**20
+
+
+def measure(cmd: list[str], cwd: Path, check: bool = True) -> Measured:
+    """Run ``cmd``; sample the summed RSS of it and all its descendants every 50 ms.
+
+    The sum counts pages shared between processes once per process, so it is an upper
+    bound of the memory the machine needed.
+    """
+    import psutil
+
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        cmd, cwd=cwd, env=tool_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    peak = 0
+    stop = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        root = psutil.Process(proc.pid)
+        while not stop.is_set():
+            try:
+                tree = [root, *root.children(recursive=True)]
+                total = 0
+                for p in tree:
+                    with contextlib.suppress(psutil.Error):
+                        total += p.memory_info().rss
+                peak = max(peak, total)
+            except psutil.Error:
+                return
+            stop.wait(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    output, _ = proc.communicate()
+    seconds = time.perf_counter() - started
+    stop.set()
+    sampler.join()
+    if check and proc.returncode != 0:
+        raise SystemExit(f"bench: {' '.join(cmd)} failed ({proc.returncode}):\n{output[-3000:]}")
+    return Measured(seconds, peak, output, proc.returncode)
+
+
+def workspace(folder: Path) -> Path:
+    """A fresh copy of this repository (tracked and untracked-but-not-ignored files, as
+    a clone of the working tree would have them) with a one-commit git history."""
+    if folder.exists():
+        shutil.rmtree(folder)
+    repo = folder / "repo"
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        check=True,
+    ).stdout.split(b"\0")
+    for rel in filter(None, (p.decode() for p in listed)):
+        source = REPO / rel
+        if source.is_file():
+            (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, repo / rel)
+    for cmd in (["git", "init", "-q", "-b", "main"], ["git", "add", "-A"]):
+        subprocess.run(cmd, cwd=repo, check=True, env=tool_env())
+    subprocess.run(["git", "commit", "-q", "-m", "bench"], cwd=repo, check=True, env=tool_env())
+    return repo
+
+
+def lbp(*args: str) -> list[str]:
+    return [str(BIN / "lbp-outcomes"), *args]
+
+
+def dvc(*args: str) -> list[str]:
+    return [sys.executable, "-m", "dvc", *args]
+
+
+# -- 1. overhead -----------------------------------------------------------------------------
+STAGE_DONE = re.compile(r"^(\w+): done in ([\d.]+) s$", re.M)
+PHASES = re.compile(r"^train phases: (.*)$", re.M)
+
+
+def parse_phases(output: str) -> dict[str, float]:
+    found = PHASES.search(output)
+    if not found:
+        return {}
+    phases = {}
+    for part in found.group(1).split(" | "):
+        name, seconds, _ = part.rsplit(" ", 2)
+        phases[name] = float(seconds)
+    return phases
+
+
+def overhead(out: Path) -> dict[str, Any]:
+    repo = workspace(out / "overhead")
+    print("overhead: dvc repro of the default pipeline ...", flush=True)
+    pipeline = measure(dvc("repro"), repo)
+    stages = {name: float(s) for name, s in STAGE_DONE.findall(pipeline.output)}
+    phases = parse_phases(pipeline.output)
+    noops = []
+    for _ in range(3):
+        noop = measure(dvc("repro"), repo)
+        assert "Running stage" not in noop.output, noop.output
+        noops.append(noop.seconds)
+    print("overhead: the same CV in one bare process ...", flush=True)
+    bare_run = measure([sys.executable, str(REPO / "bench" / "bare_cv.py"), str(repo)], repo)
+    bare = json.loads(bare_run.output.strip().splitlines()[-1])
+    same = _same_scores(repo, bare.pop("scores"))
+    train = stages.get("train", 0.0)
+    breakdown = {
+        "cross-validation tasks (train)": phases.get("cv", 0.0),
+        **{f"train: {k}": v for k, v in phases.items() if k != "cv"},
+        "train: imports, data, MLflow parent run": train - sum(phases.values()),
+        **{f"stage {k}": v for k, v in stages.items() if k != "train"},
+        "DVC and interpreter start-up (7 processes)": pipeline.seconds - sum(stages.values()),
+    }
+    return {
+        "pipeline_seconds": round(pipeline.seconds, 2),
+        "bare_seconds": round(bare_run.seconds, 2),
+        "bare": bare,
+        "ratio": round(pipeline.seconds / bare_run.seconds, 3),
+        "same_fold_scores": same,
+        "stages": stages,
+        "train_phases": phases,
+        "breakdown": {k: round(v, 2) for k, v in breakdown.items()},
+        "noop_repro_seconds": round(statistics.median(noops), 3),
+        "noop_repro_runs": [round(s, 3) for s in noops],
+        "repo": str(repo),
+    }
+
+
+def _same_scores(repo: Path, scores: dict[str, float]) -> bool:
+    """The bare process did the pipeline's work: every fold score is identical."""
+    import pandas as pd
+
+    folds = pd.read_csv(repo / "reports/cv/folds.csv")
+    mine = {
+        f"{r.target}/{r.family}/{r.repeat}/{r.fold}/{r.metric}": r.value for r in folds.itertuples()
+    }
+    if set(mine) != set(scores):
+        return False
+    # exact equality; undefined scores (NaN, e.g. the calibration slope of a separated fold)
+    # are equal when both are undefined
+    return all(
+        mine[k] == scores[k] or (mine[k] != mine[k] and scores[k] != scores[k]) for k in mine
+    )
+
+
+# -- 2. accuracy -----------------------------------------------------------------------------
+def accuracy(out: Path, base: dict[str, Any] | None) -> dict[str, Any]:
+    repo = Path(base["repo"]) if base else None
+    if repo is None or not (repo / "reports/metrics/cv.json").exists():
+        base = overhead(out)
+        repo = Path(base["repo"])
+    cv = json.loads((repo / "reports/metrics/cv.json").read_text())
+    manifest = json.loads((repo / "data/raw/manifest.json").read_text())
+    oracle = manifest["synthetic"]["development"]["oracle_r2"]
+    budget = base["train_phases"].get("cv") or base["stages"]["train"]
+    print(f"accuracy: FLAML on the same folds, {budget:.0f} s in all ...", flush=True)
+    peer = flaml_cv(repo, budget)
+    rows = {}
+    for target, entry in cv.items():
+        families = {k: v for k, v in entry.items() if k not in {"champion", "n"}}
+        primary = "r2" if "r2" in next(iter(families.values())) else "auroc"
+        best = entry["champion"]
+        row = {
+            "metric": primary,
+            "best_family": best,
+            "best": families[best][primary],
+            "per_family": {f: v[primary]["mean"] for f, v in families.items()},
+            "flaml": peer["targets"][target],
+        }
+        if target in oracle:
+            row["oracle_r2"] = oracle[target]
+            row["fraction_of_oracle"] = round(families[best][primary]["mean"] / oracle[target], 3)
+        rows[target] = row
+    return {"targets": rows, "flaml": {k: v for k, v in peer.items() if k != "targets"}}
+
+
+def flaml_cv(repo: Path, budget: float) -> dict[str, Any]:
+    """FLAML AutoML in each outer training fold of the default CV (same splits), with
+    ``budget`` seconds spread evenly over every target x fold; scored like our families."""
+    import warnings
+
+    import pandas as pd
+    from flaml import AutoML
+
+    from lbp_outcomes import metrics
+    from lbp_outcomes.config import load_params
+    from lbp_outcomes.cv import outer_splits
+    from lbp_outcomes.models.families import derive_seed, predict
+    from lbp_outcomes.models.preprocess import FeatureSpec
+    from lbp_outcomes.train import prepare_targets
+
+    params = load_params(repo)
+    spec = FeatureSpec.from_config(params.data)
+    frame = pd.read_parquet(repo / "data/features/development.parquet")
+    datasets, _ = prepare_targets(frame, params.data, spec, params.cv.folds)
+    splits = {d.name: outer_splits(d, params.cv, params.seed) for d in datasets}
+    per_fit = budget / sum(len(s) for s in splits.values())
+    started = time.perf_counter()
+    targets = {}
+    for data in datasets:
+        X = data.X.copy()
+        for column in X.columns:
+            if X[column].dtype == object or str(X[column].dtype) in {"str", "string"}:
+                X[column] = X[column].astype("category")
+        scores, chosen = [], []
+        for repeat, fold, train, test in splits[data.name]:
+            automl = AutoML()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                automl.fit(
+                    X.iloc[train],
+                    data.y[train],
+                    task="regression" if data.task == "regression" else "classification",
+                    metric="r2" if data.task == "regression" else "roc_auc",
+                    time_budget=per_fit,
+                    n_jobs=params.executor.n_jobs,
+                    seed=derive_seed(params.seed, "flaml", data.name, repeat, fold) % 2**31,
+                    verbose=0,
+                )
+            pred = predict(automl, X.iloc[test], data.task)
+            scores.append(metrics.task_metrics(data.task)(data.y[test], pred))
+            chosen.append(automl.best_estimator)
+        primary = "r2" if data.task == "regression" else "auroc"
+        stats = metrics.cv_summary(
+            [s[primary] for s in scores], test_fraction=1 / params.cv.folds, level=0.95
+        )
+        targets[data.name] = {
+            **{k: round(float(v), 6) for k, v in stats.items()},
+            "chosen": dict(pd.Series(chosen).value_counts()),
+        }
+    return {
+        "library": "FLAML",
+        "version": __import__("flaml").__version__,
+        "budget_seconds": round(budget, 1),
+        "seconds_per_fold": round(per_fit, 2),
+        "wall_seconds": round(time.perf_counter() - started, 1),
+        "targets": targets,
+    }
+
+
+# -- 3. scale --------------------------------------------------------------------------------
+def scale(out: Path, sizes: list[int]) -> dict[str, Any]:
+    repo = workspace(out / "scale")
+    rows = {}
+    for n in sizes:
+        print(f"scale: {n:,} patients ...", flush=True)
+        measure(lbp("compose", f"data.source.synthetic.n={n}", *SCALE_OVERRIDES), repo)
+        for folder in ("data/raw", "data/clean", "data/features", "models"):
+            shutil.rmtree(repo / folder, ignore_errors=True)
+        row = {}
+        for stage in ("cohort", "clean", "features", "train"):
+            done = measure(lbp(stage), repo)
+            row[stage] = {"seconds": round(done.seconds, 2), "peak_mb": round(done.peak_mb, 1)}
+            if stage == "train":
+                row[stage]["phases"] = parse_phases(done.output)
+        row["total_seconds"] = round(sum(v["seconds"] for v in row.values()), 2)
+        row["peak_mb"] = max(v["peak_mb"] for k, v in row.items() if isinstance(v, dict))
+        # accuracy grows with the cohort: the best family's CV R2 against the oracle
+        cv = json.loads((repo / "reports/metrics/cv.json").read_text())
+        manifest = json.loads((repo / "data/raw/manifest.json").read_text())
+        oracle = manifest["synthetic"]["development"]["oracle_r2"]
+        row["fraction_of_oracle"] = {
+            t: round(cv[t][cv[t]["champion"]]["r2"]["mean"] / oracle[t], 3)
+            for t in oracle
+            if t in cv
+        }
+        rows[str(n)] = row
+    return {"overrides": SCALE_OVERRIDES, "sizes": rows}
+
+
+# -- 4. dask ---------------------------------------------------------------------------------
+def dask(out: Path, base: dict[str, Any] | None) -> dict[str, Any]:
+    repo = Path(base["repo"]) if base else None
+    if repo is None or not (repo / "data/features/development.parquet").exists():
+        repo = workspace(out / "dask")
+        for stage in ("cohort", "clean", "features"):
+            measure(lbp(stage), repo)
+    runs = {}
+    for name, overrides in {
+        "local (joblib, 2 processes)": ["executor=local", "executor.n_jobs=2"],
+        "dask, 1 worker": ["executor=dask", "executor.dask.n_workers=1"],
+        "dask, 2 workers": ["executor=dask", "executor.dask.n_workers=2"],
+    }.items():
+        print(f"dask: time-cv {name} ...", flush=True)
+        done = measure(lbp("time-cv", *overrides), repo)
+        runs[name] = json.loads(done.output.strip().splitlines()[-1])
+    one, two = runs["dask, 1 worker"], runs["dask, 2 workers"]
+    return {
+        "runs": runs,
+        "speedup_1_to_2_workers": round(one["cv_seconds"] / two["cv_seconds"], 3),
+    }
+
+
+# -- the tables ------------------------------------------------------------------------------
+def table(header: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def ok(passed: bool) -> str:
+    return "met" if passed else "MISSED"
+
+
+def render(results: dict[str, Any]) -> str:
+    parts = []
+    if "overhead" in results:
+        o = results["overhead"]
+        parts.append("## 1. Overhead: default pipeline vs the same CV in one bare process\n")
+        parts.append(
+            table(
+                ["measure", "value", "goal", ""],
+                [
+                    ["`dvc repro` from scratch (s)", o["pipeline_seconds"], "", ""],
+                    ["bare process, same CV (s)", o["bare_seconds"], "", ""],
+                    ["same fold scores", o["same_fold_scores"], "True", ok(o["same_fold_scores"])],
+                    [
+                        "pipeline / bare",
+                        o["ratio"],
+                        f"<= {GOALS['overhead_ratio']}",
+                        ok(o["ratio"] <= GOALS["overhead_ratio"]),
+                    ],
+                    [
+                        "no-op `dvc repro` (s, median of 3)",
+                        o["noop_repro_seconds"],
+                        f"< {GOALS['noop_repro_seconds']}",
+                        ok(o["noop_repro_seconds"] < GOALS["noop_repro_seconds"]),
+                    ],
+                ],
+            )
+        )
+        parts.append("\nWhere the pipeline's time goes:\n")
+        parts.append(
+            table(
+                ["part", "seconds", "share"],
+                [
+                    [k, f"{v:.1f}", f"{v / o['pipeline_seconds']:.1%}"]
+                    for k, v in o["breakdown"].items()
+                ],
+            )
+        )
+    if "accuracy" in results:
+        a = results["accuracy"]
+        parts.append("\n## 2. Accuracy: best family vs the oracle ceiling and FLAML\n")
+        rows = []
+        for target, r in a["targets"].items():
+            best = r["best"]
+            flaml = r["flaml"]
+            frac = r.get("fraction_of_oracle")
+            rows.append(
+                [
+                    target,
+                    r["metric"],
+                    f"{r['best_family']} {best['mean']:.3f} [{best['ci_low']:.3f}, {best['ci_high']:.3f}]",
+                    f"{r['oracle_r2']:.3f}" if "oracle_r2" in r else "-",
+                    f"{frac:.3f} ({ok(frac >= GOALS['oracle_fraction'])})" if frac else "-",
+                    f"{flaml['mean']:.3f} [{flaml['ci_low']:.3f}, {flaml['ci_high']:.3f}]",
+                    f"{best['mean'] - flaml['mean']:+.3f} ({ok(best['mean'] >= flaml['mean'])})",
+                ]
+            )
+        parts.append(
+            table(
+                [
+                    "target",
+                    "metric",
+                    "best family, CV mean [95% CI]",
+                    "oracle R2",
+                    "best / oracle (goal >= 0.95)",
+                    "FLAML, same folds and budget",
+                    "ours - FLAML (goal >= 0)",
+                ],
+                rows,
+            )
+        )
+        f = a["flaml"]
+        parts.append(
+            f"\nFLAML {f['version']}: {f['budget_seconds']} s budget (the default run's CV wall "
+            f"time), {f['seconds_per_fold']} s per outer fold, {f['wall_seconds']} s actually used."
+        )
+    if "scale" in results:
+        s = results["scale"]["sizes"]
+        parts.append("\n## 3. Scale: seconds / peak MB per stage (XGBoost + LightGBM, 3-fold CV)\n")
+        rows = []
+        for n, row in s.items():
+            rows.append(
+                [
+                    f"{int(n):,}",
+                    *(
+                        f"{row[st]['seconds']:.1f} / {row[st]['peak_mb']:.0f}"
+                        for st in ("cohort", "clean", "features", "train")
+                    ),
+                    f"{row['total_seconds']:.1f}",
+                    f"{row['peak_mb']:.0f}",
+                    " / ".join(f"{v:.3f}" for v in row["fraction_of_oracle"].values()),
+                ]
+            )
+        names = ", ".join(next(iter(s.values()))["fraction_of_oracle"])
+        parts.append(
+            table(
+                [
+                    "patients",
+                    "cohort",
+                    "clean",
+                    "features",
+                    "train",
+                    "total s",
+                    "peak MB",
+                    f"best CV R2 / oracle ({names})",
+                ],
+                rows,
+            )
+        )
+        if "1000000" in s and "100000" in s:
+            ratio = s["1000000"]["total_seconds"] / s["100000"]["total_seconds"]
+            peak = s["1000000"]["peak_mb"] / 1024
+            parts.append(
+                f"\ntime(1M) / time(100k) = {ratio:.2f} (goal <= {GOALS['scale_time_ratio']}: "
+                f"{ok(ratio <= GOALS['scale_time_ratio'])}); peak memory at 1M = {peak:.2f} GB "
+                f"(goal <= {GOALS['scale_peak_gb']}: {ok(peak <= GOALS['scale_peak_gb'])})"
+            )
+    if "dask" in results:
+        d = results["dask"]
+        parts.append("\n## 4. Executors: the default CV (time-cv)\n")
+        parts.append(
+            table(
+                ["executor", "workers", "start-up s", "CV s"],
+                [
+                    [k, v["workers"], v["startup_seconds"], v["cv_seconds"]]
+                    for k, v in d["runs"].items()
+                ],
+            )
+        )
+        parts.append(f"\nDask speed-up from 1 to 2 workers: {d['speedup_1_to_2_workers']:.2f}x")
+    return "\n".join(parts)
+
+
+def machine() -> dict[str, Any]:
+    import psutil
+
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
+    ).stdout.strip()
+    dirty = bool(
+        subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    )
+    return {
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "git_commit": commit + ("+dirty" if dirty else ""),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default="overhead,accuracy,scale,dask")
+    parser.add_argument("--sizes", default="1000,10000,100000,1000000")
+    parser.add_argument("--out", default=str(REPO / "bench" / "out"), help="work folders")
+    parser.add_argument("--results", default=str(REPO / "bench" / "results.json"))
+    args = parser.parse_args(argv)
+    wanted = [w.strip() for w in args.only.split(",") if w.strip()]
+    unknown = set(wanted) - {"overhead", "accuracy", "scale", "dask"}
+    if unknown:
+        parser.error(f"--only: unknown benchmark(s) {sorted(unknown)}")
+    out = Path(args.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {"machine": machine(), "goals": GOALS}
+    base = None
+    if "overhead" in wanted:
+        base = results["overhead"] = overhead(out)
+    if "accuracy" in wanted:
+        results["accuracy"] = accuracy(out, base)
+    if "scale" in wanted:
+        results["scale"] = scale(out, [int(s) for s in args.sizes.split(",")])
+    if "dask" in wanted:
+        results["dask"] = dask(out, base)
+    Path(args.results).write_text(json.dumps(results, indent=2, default=str) + "\n")
+    print()
+    print(render(results))
+    print(f"\nwrote {args.results}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
