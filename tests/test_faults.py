@@ -113,6 +113,7 @@ def test_stage_stops_when_its_launcher_dies_behind_a_shell(tmp_path):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
+        env={**os.environ, "DVC_STAGE": "train"},  # as DVC starts stages
     )
     deadline = time.time() + 60
     while time.time() < deadline and not any(r.info.status == "RUNNING" for r in runs(project)):

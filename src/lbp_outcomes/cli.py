@@ -140,7 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     stop_watch = threading.Event()
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _on_sigterm)
-        if args.command in STAGES:
+        # Only under DVC (which sets DVC_STAGE): a stage a user started by hand, e.g. with
+        # nohup, may outlive the shell that started it.
+        if args.command in STAGES and os.environ.get("DVC_STAGE"):
             _watch_parent(stop_watch)
     try:
         return _dispatch(args)
