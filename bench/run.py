@@ -1,6 +1,6 @@
 """Benchmarks: pipeline overhead, accuracy against the ceiling and a peer, scale, Dask.
 
-    python3.11 tasks.py bench                                 # all four (about 40 min, 2 cores)
+    python3.11 tasks.py bench                                 # all five (about 60 min, 2 cores)
     python3.11 tasks.py bench --only overhead,accuracy        # some of them
     python3.11 tasks.py bench --only scale --sizes 1000,10000 # a quick scale run
 
@@ -20,6 +20,8 @@ one table per benchmark and writes everything measured to bench/results.json
    (resident memory of the stage and all its worker processes) per stage.
 4. dask: the default CV on a LocalCluster of 1 and of 2 single-threaded workers (and the
    local joblib executor), from ``lbp-outcomes time-cv``.
+5. concurrent: 4 experiments queued and run at once (`dvc exp run --run-all -j 4`, no
+   tuning), all logging to one sqlite MLflow store: wall time, lock errors, run statuses.
 """
 
 from __future__ import annotations
@@ -383,6 +385,45 @@ def dask(out: Path, base: dict[str, Any] | None) -> dict[str, Any]:
     }
 
 
+# -- 5. concurrency -------------------------------------------------------------------------
+CONCURRENT_OVERRIDES = ["tuning=none"]
+
+
+def concurrent(out: Path, jobs: int = 4) -> dict[str, Any]:
+    """``jobs`` experiments (seeds 1..jobs) queued with `dvc exp run --queue` and run at
+    once with `dvc exp run --run-all -j jobs`, each in its own temporary copy, all logging
+    to the repository's one sqlite MLflow store; then one of them alone for comparison."""
+    import sqlite3
+
+    repo = workspace(out / "concurrent")
+    sets = [a for o in CONCURRENT_OVERRIDES for a in ("-S", o)]
+    seeds = ",".join(str(i) for i in range(1, jobs + 1))
+    measure(dvc("exp", "run", "--queue", *sets, "-S", f"seed={seeds}"), repo)
+    print(f"concurrent: {jobs} experiments at once ...", flush=True)
+    together = measure(dvc("exp", "run", "--run-all", "-j", str(jobs)), repo)
+    status = measure(dvc("queue", "status"), repo, check=False).output
+    print("concurrent: one experiment alone ...", flush=True)
+    alone = measure(dvc("exp", "run", *sets, "-S", "seed=99"), repo)
+    with sqlite3.connect(repo / "mlruns" / "mlflow.db") as con:
+        runs = dict(con.execute("select status, count(*) from runs group by status").fetchall())
+        parents = con.execute(
+            "select count(*) from runs r where not exists (select 1 from tags t where "
+            "t.run_uuid = r.run_uuid and t.key = 'mlflow.parentRunId')"
+        ).fetchone()[0]
+    locked = "database is locked" in (together.output + alone.output).lower()
+    return {
+        "jobs": jobs,
+        "overrides": CONCURRENT_OVERRIDES,
+        "wall_seconds": round(together.seconds, 1),
+        "one_alone_seconds": round(alone.seconds, 1),
+        "succeeded": status.count("Success"),
+        "mlflow_runs_by_status": runs,
+        "mlflow_parent_runs": parents,
+        "lock_errors": locked,
+        "peak_mb": round(together.peak_mb, 1),
+    }
+
+
 # -- the tables ------------------------------------------------------------------------------
 def table(header: list[str], rows: list[list[Any]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -517,6 +558,25 @@ def render(results: dict[str, Any]) -> str:
                 f"{ok(ratio <= GOALS['scale_time_ratio'])}); peak memory at 1M = {peak:.2f} GB "
                 f"(goal <= {GOALS['scale_peak_gb']}: {ok(peak <= GOALS['scale_peak_gb'])})"
             )
+    if "concurrent" in results:
+        c = results["concurrent"]
+        parts.append(
+            f"\n## 5. Concurrency: {c['jobs']} experiments at once into one MLflow store\n"
+        )
+        parts.append(
+            table(
+                ["measure", "value"],
+                [
+                    [f"`dvc exp run --run-all -j {c['jobs']}` wall (s)", c["wall_seconds"]],
+                    ["one experiment alone (s)", c["one_alone_seconds"]],
+                    ["experiments succeeded", f"{c['succeeded']} of {c['jobs']}"],
+                    ["MLflow runs by status", c["mlflow_runs_by_status"]],
+                    ["MLflow parent runs (incl. the one alone)", c["mlflow_parent_runs"]],
+                    ["'database is locked' in the output", c["lock_errors"]],
+                    ["peak memory (MB)", c["peak_mb"]],
+                ],
+            )
+        )
     if "dask" in results:
         d = results["dask"]
         parts.append("\n## 4. Executors: the default CV (time-cv)\n")
@@ -559,13 +619,13 @@ def machine() -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", default="overhead,accuracy,scale,dask")
+    parser.add_argument("--only", default="overhead,accuracy,scale,dask,concurrent")
     parser.add_argument("--sizes", default="1000,10000,100000,1000000")
     parser.add_argument("--out", default=str(REPO / "bench" / "out"), help="work folders")
     parser.add_argument("--results", default=str(REPO / "bench" / "results.json"))
     args = parser.parse_args(argv)
     wanted = [w.strip() for w in args.only.split(",") if w.strip()]
-    unknown = set(wanted) - {"overhead", "accuracy", "scale", "dask"}
+    unknown = set(wanted) - {"overhead", "accuracy", "scale", "dask", "concurrent"}
     if unknown:
         parser.error(f"--only: unknown benchmark(s) {sorted(unknown)}")
     out = Path(args.out).resolve()
@@ -586,6 +646,8 @@ def main(argv: list[str] | None = None) -> int:
         results["scale"] = {**scale(out, sizes), "measured": machine()}
     if "dask" in wanted:
         results["dask"] = {**dask(out, base), "measured": machine()}
+    if "concurrent" in wanted:
+        results["concurrent"] = {**concurrent(out), "measured": machine()}
     path.write_text(json.dumps(results, indent=2, default=str) + "\n")
     print()
     print(render(results))
