@@ -558,6 +558,19 @@ def render(results: dict[str, Any]) -> str:
                 f"{ok(ratio <= GOALS['scale_time_ratio'])}); peak memory at 1M = {peak:.2f} GB "
                 f"(goal <= {GOALS['scale_peak_gb']}: {ok(peak <= GOALS['scale_peak_gb'])})"
             )
+    if "dask" in results:
+        d = results["dask"]
+        parts.append("\n## 4. Executors: the default CV (time-cv)\n")
+        parts.append(
+            table(
+                ["executor", "workers", "start-up s", "CV s"],
+                [
+                    [k, v["workers"], v["startup_seconds"], v["cv_seconds"]]
+                    for k, v in d["runs"].items()
+                ],
+            )
+        )
+        parts.append(f"\nDask speed-up from 1 to 2 workers: {d['speedup_1_to_2_workers']:.2f}x")
     if "concurrent" in results:
         c = results["concurrent"]
         parts.append(
@@ -577,19 +590,6 @@ def render(results: dict[str, Any]) -> str:
                 ],
             )
         )
-    if "dask" in results:
-        d = results["dask"]
-        parts.append("\n## 4. Executors: the default CV (time-cv)\n")
-        parts.append(
-            table(
-                ["executor", "workers", "start-up s", "CV s"],
-                [
-                    [k, v["workers"], v["startup_seconds"], v["cv_seconds"]]
-                    for k, v in d["runs"].items()
-                ],
-            )
-        )
-        parts.append(f"\nDask speed-up from 1 to 2 workers: {d['speedup_1_to_2_workers']:.2f}x")
     return "\n".join(parts)
 
 
@@ -623,7 +623,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="1000,10000,100000,1000000")
     parser.add_argument("--out", default=str(REPO / "bench" / "out"), help="work folders")
     parser.add_argument("--results", default=str(REPO / "bench" / "results.json"))
+    parser.add_argument(
+        "--render", action="store_true", help="only print the tables of the results file"
+    )
     args = parser.parse_args(argv)
+    if args.render:
+        print(render(json.loads(Path(args.results).read_text())))
+        return 0
     wanted = [w.strip() for w in args.only.split(",") if w.strip()]
     unknown = set(wanted) - {"overhead", "accuracy", "scale", "dask", "concurrent"}
     if unknown:
