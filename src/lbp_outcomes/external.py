@@ -47,15 +47,6 @@ PLOTS_DIR = paths.PLOTS / "external"
 METRICS_FILE = paths.METRICS / "external.json"
 
 
-# -- metrics ----------------------------------------------------------------------------------
-def regression_scores(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
-    return {**metrics.regression_metrics(y, pred), **metrics.regression_calibration(y, pred)}
-
-
-def scorer(task: str):
-    return regression_scores if task == "regression" else metrics.binary_metrics
-
-
 # -- model updating ---------------------------------------------------------------------------
 def recalibrate(task: str, pred_fit: np.ndarray, y_fit: np.ndarray, how: str):
     """Return f(pred) -> updated prediction, fitted on (pred_fit, y_fit).
