@@ -64,6 +64,21 @@ def test_default_trains_all_five_families():
         (["tuning.n_trials=0"], "n_trials < 1"),
         (["model.xgboost.search_space.max_depth.low=9"], "search_space.max_depth"),
         (["+data.features.age.rnage=[1,2]"], "features.age.rnage: unknown key"),
+        # out-of-range values: seeds must fit NumPy/scikit-learn (0 .. 2**32-1), every fold
+        # count must leave each fold at least 2 patients (the synthetic n is known here)
+        (["seed=-1"], "params.yaml: seed: Input should be greater than or equal to 0"),
+        (["seed=4294967296"], "seed: Input should be less than or equal to 4294967295"),
+        (["seed=99999999999999999999999"], "seed: Input should be less than or equal to"),
+        (["seed=abc"], "params.yaml: seed: Input should be a valid integer"),
+        (["seed=4294967000"], "seed 4294967000 + seed_offset 1000 is outside"),
+        (["data.source.synthetic.external.seed_offset=-100"], "seed_offset -100 is outside"),
+        (["cv.folds=1"], "cv.folds: Input should be greater than or equal to 2"),
+        (["cv.folds=216"], "cv.folds=216 is too many for data.source.synthetic.n=431 patients"),
+        (["cv.repeats=0"], "cv.repeats: Input should be greater than or equal to 1"),
+        (["tuning.inner_folds=1"], "tuning.inner_folds: Input should be greater than or equal"),
+        (["tuning.inner_folds=200"], "tuning.inner_folds=200 is too many for"),
+        (["conformal.folds=500"], "conformal.folds=500 is too many for"),
+        (["executor.n_jobs=0"], "executor.n_jobs: Input should be greater than or equal to 1"),
     ],
 )
 def test_bad_overrides_fail_with_one_line(override, fragment):
@@ -124,6 +139,8 @@ def test_every_parameter_dvc_tracks_exists_for_every_data_config(data):
         ),
         ("model.xgboost.params.max_depth=-3", "conf/model/xgboost.yaml"),
         ("+model.random_forest.params.n_trees=5", "has no hyperparameter 'n_trees'"),
+        ("seed=-1", "seed: Input should be greater than or equal to 0"),
+        ("cv.folds=500", "cv.folds=500 is too many"),
     ],
 )
 def test_compose_rejects_bad_overrides_before_writing(tmp_path, capsys, override, fragment):

@@ -112,7 +112,7 @@ def test_cohort_too_small_for_the_folds_is_a_clear_error(project, capsys):
     capsys.readouterr()
     assert main(["-C", str(project.root), "train"]) == 2
     err = capsys.readouterr().err
-    assert "too few for cv.folds=5" in err
+    assert "cv.folds=5 is too many for 8 patients" in err
     assert not (project.root / "models").exists()
 
 

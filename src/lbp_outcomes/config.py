@@ -11,12 +11,19 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
 
-from lbp_outcomes.dataconfig import DataConfig
+from lbp_outcomes.dataconfig import MAX_SEED, DataConfig
 from lbp_outcomes.errors import UserError, did_you_mean, format_validation_error
 
 PARAMS_FILE = "params.yaml"
@@ -205,7 +212,7 @@ class Params(_Strict):
     # pydantic reserves the `model_` prefix; our Hydra group is called `model`.
     model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
 
-    seed: int
+    seed: int = Field(ge=0, le=MAX_SEED)
     data: DataConfig
     model: dict[str, FamilyConfig] = Field(min_length=1)
     cv: CVConfig
@@ -216,6 +223,30 @@ class Params(_Strict):
     report: ReportConfig = ReportConfig()
     executor: ExecutorConfig = ExecutorConfig()
     tracking: TrackingConfig
+
+    @model_validator(mode="after")
+    def _sizes(self) -> Params:
+        synthetic = self.data.source.synthetic
+        if synthetic is not None:
+            fold_limits(self, synthetic.n, f"data.source.synthetic.n={synthetic.n} patients")
+        return self
+
+
+def fold_limits(params: Params, n: int, what: str) -> None:
+    """Fold counts must leave each fold at least 2 of ``n`` patients (``what`` says where
+    ``n`` comes from, for the message); raises ValueError naming the key to change."""
+    checks = [("cv.folds", params.cv.folds, n)]
+    if params.tuning.enabled:  # inner folds split one outer training fold
+        smallest_train = n - -(-n // params.cv.folds)  # n minus the largest test fold
+        checks.append(("tuning.inner_folds", params.tuning.inner_folds, smallest_train))
+    if params.conformal.enabled:
+        checks.append(("conformal.folds", params.conformal.folds, n))
+    for key, folds, rows in checks:
+        if 2 * folds > rows:
+            raise ValueError(
+                f"{key}={folds} is too many for {what} "
+                f"({rows} to split; at most {rows // 2} folds of 2 or more)"
+            )
 
 
 # -- locations ---------------------------------------------------------------------------
@@ -260,7 +291,16 @@ def read_params(root: Path | None = None) -> dict[str, Any]:
 
 
 def validate_params(raw: dict[str, Any], source: str = PARAMS_FILE) -> Params:
-    """Validate a composed parameter mapping; one-line :class:`UserError` on failure."""
+    """Validate a composed parameter mapping; one-line :class:`UserError` on failure.
+
+    The top-level seed goes first: data configs interpolate it (``seed: ${seed}``), and a
+    bad value must be blamed on ``seed``, not on the data config that copied it."""
+    seed = Params.model_fields["seed"]
+    try:
+        TypeAdapter(Annotated[int, *seed.metadata]).validate_python(raw.get("seed"))
+    except ValidationError as exc:
+        detail = exc.errors()[0]["msg"]
+        raise UserError(f"{source}: seed: {detail} (got {raw.get('seed')!r})") from None
     data = raw.get("data")
     if isinstance(data, dict):
         name = data.get("name", "?")

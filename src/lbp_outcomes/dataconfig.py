@@ -14,6 +14,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+# NumPy's legacy RandomState and scikit-learn's random_state take 0 <= seed < 2**32.
+MAX_SEED = 2**32 - 1
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -174,9 +177,18 @@ class SyntheticExternal(_Strict):
 class SyntheticSource(_Strict):
     generator: Literal["let"] = "let"
     n: int = Field(gt=0)
-    seed: int
+    seed: int = Field(ge=0, le=MAX_SEED)
     site: str = "development"
     external: SyntheticExternal | None = None
+
+    @model_validator(mode="after")
+    def _external_seed(self) -> SyntheticSource:
+        if self.external is not None and not 0 <= self.seed + self.external.seed_offset <= MAX_SEED:
+            raise ValueError(
+                f"external.seed_offset: seed {self.seed} + seed_offset "
+                f"{self.external.seed_offset} is outside 0..{MAX_SEED}"
+            )
+        return self
 
 
 class CsvOptions(_Strict):

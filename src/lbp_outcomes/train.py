@@ -35,7 +35,7 @@ import pandas as pd
 
 from lbp_outcomes import intervals, paths, plots
 from lbp_outcomes.atomic import Outputs
-from lbp_outcomes.config import Params
+from lbp_outcomes.config import Params, fold_limits
 from lbp_outcomes.cv import FoldResult, TargetData, fold_table, oof_table, plan, run_task, summarise
 from lbp_outcomes.dataconfig import DataConfig
 from lbp_outcomes.errors import UserError
@@ -106,11 +106,10 @@ def run(params: Params, root: Path) -> dict[str, Any]:
     frame = pd.read_parquet(paths.cohort_file(root / paths.FEATURES, "development"))
     families = list(params.model)
 
-    if len(frame) < 2 * params.cv.folds:
-        raise UserError(
-            f"{paths.FEATURES}/development.parquet: {len(frame)} patients are too few for "
-            f"cv.folds={params.cv.folds} (need at least {2 * params.cv.folds})"
-        )
+    try:
+        fold_limits(params, len(frame), f"{len(frame)} patients")
+    except ValueError as exc:
+        raise UserError(f"{paths.FEATURES}/development.parquet: {exc}") from None
     datasets, skipped = prepare_targets(frame, cfg, spec, params.cv.folds)
     if not datasets:
         reasons = "; ".join(f"{t}: {why}" for t, why in skipped.items())
