@@ -10,6 +10,7 @@ does work. See the README section "Bring your own cohort" for a worked example.
 
 from __future__ import annotations
 
+import codecs
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -192,10 +193,25 @@ class SyntheticSource(_Strict):
 
 
 class CsvOptions(_Strict):
-    sep: str = ","
-    decimal: str = "."
+    """How a CSV file is read. ``na_values`` replaces the default list (it does not add to
+    it); a cell is missing when, with surrounding spaces removed, it equals one of them."""
+
+    # One character each: pandas reads a longer separator as a regular expression.
+    sep: str = Field(default=",", min_length=1, max_length=1)
+    decimal: str = Field(default=".", min_length=1, max_length=1)
     encoding: str = "utf-8"
     na_values: list[str] = Field(default_factory=lambda: ["", "NA", "N/A", "NaN", "nan", "."])
+
+    @field_validator("encoding")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(
+                f"unknown encoding {value!r} (e.g. utf-8, utf-8-sig, utf-16, cp1252, latin-1)"
+            ) from None
+        return value
 
 
 class Source(_Strict):

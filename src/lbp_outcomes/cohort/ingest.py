@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from lbp_outcomes.cohort import checks
 from lbp_outcomes.dataconfig import DataConfig
 from lbp_outcomes.errors import UserError, did_you_mean
 
@@ -47,9 +48,13 @@ def read_table(path: Path, cfg: DataConfig, shown: str) -> pd.DataFrame:
             raise UserError(
                 f"{shown}: unknown file type {suffix!r}; use .csv or .parquet or set source.format"
             )
+    config = f"conf/data/{cfg.name}.yaml"
+    opts = cfg.source.csv
+    if fmt == "csv":
+        checks.check_encoding(path, opts, shown, config)
+        checks.check_separator(path, opts, shown, config)
     try:
         if fmt == "csv":
-            opts = cfg.source.csv
             frame = pd.read_csv(
                 path,
                 sep=opts.sep,
@@ -66,10 +71,13 @@ def read_table(path: Path, cfg: DataConfig, shown: str) -> pd.DataFrame:
         raise UserError(f"{shown}: the file is empty") from None
     except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"{shown}: cannot be read as {fmt.upper()}: {first}") from None
+        hint = checks.decode_hint(opts, config) if isinstance(exc, UnicodeDecodeError) else ""
+        raise UserError(f"{shown}: cannot be read as {fmt.upper()}: {first}{hint}") from None
     frame.columns = [str(c).strip() for c in frame.columns]
     if frame.empty:
         raise UserError(f"{shown}: the file has a header but no data rows")
+    if fmt == "csv":
+        checks.check_last_row(path, opts, frame, shown, config)
     return frame
 
 
@@ -116,4 +124,6 @@ def ingest(cfg: DataConfig, root: Path) -> dict[str, tuple[pd.DataFrame, str]]:
             )
         cohorts["development"] = (development[~is_external].reset_index(drop=True), shown)
         cohorts["external"] = (development[is_external].reset_index(drop=True), shown)
+    for name, (frame, shown) in cohorts.items():
+        checks.check_empty_features(frame, cfg, shown, name)
     return cohorts
