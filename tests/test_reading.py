@@ -86,8 +86,10 @@ CASES = [
     ),
     (
         "feature empty in the external sites' rows",
-        CSV.replace("B,33,30", "B,33,").replace("B,50,28", "B,50,")
-        .replace("B,52,27.5", "B,52,").replace("B,57,33", "B,57,")
+        CSV.replace("B,33,30", "B,33,")
+        .replace("B,50,28", "B,50,")
+        .replace("B,52,27.5", "B,52,")
+        .replace("B,57,33", "B,57,")
         .encode(),
         {"source.external_sites": ["B"]},
         [SRC, "'bmi' is empty in all 4 rows of the external cohort"],
