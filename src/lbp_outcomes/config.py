@@ -28,6 +28,10 @@ from lbp_outcomes.errors import UserError, did_you_mean, format_validation_error
 
 PARAMS_FILE = "params.yaml"
 
+# Data-config keys conf/config.yaml sets to null only so that DVC finds every parameter
+# dvc.yaml lists; a null there means the data config left the key out.
+NOT_GIVEN = ("name", "source", "id_column", "features")
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -303,11 +307,17 @@ def validate_params(raw: dict[str, Any], source: str = PARAMS_FILE) -> Params:
         raise UserError(f"{source}: seed: {detail} (got {raw.get('seed')!r})") from None
     data = raw.get("data")
     if isinstance(data, dict):
-        name = data.get("name", "?")
+        data = {k: v for k, v in data.items() if not (v is None and k in NOT_GIVEN)}
+        raw = {**raw, "data": data}
+        name = data.get("name")
         try:
             DataConfig.model_validate(data)
         except ValidationError as exc:
-            source = f"data config conf/data/{name}.yaml"
+            source = (
+                f"data config conf/data/{name}.yaml"
+                if isinstance(name, str) and name
+                else "data config (the conf/data/ file given as data=...)"
+            )
             raise UserError(format_validation_error(source, exc)) from None
     try:
         return Params.model_validate(raw)
