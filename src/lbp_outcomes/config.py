@@ -206,7 +206,9 @@ class ExplainConfig(_Strict):
 
 
 class ReportConfig(_Strict):
-    title: str = "lbp-outcomes: reproduction report"
+    # "": from the data config, e.g. "Treatment outcomes in let_synthetic: reproduction
+    # report" ("reproduction" only when it has a published `reference`)
+    title: str = ""
     author: str = ""
 
 

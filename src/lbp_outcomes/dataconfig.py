@@ -269,6 +269,15 @@ class Reference(_Strict):
         return max(given.items(), key=lambda kv: kv[1]) if given else None
 
 
+class Prediction(_Strict):
+    """How the report words this cohort's prediction task. Left out, the wording is neutral:
+    "outcomes", and no claim about when predictors or outcomes are known."""
+
+    outcomes: str = "outcomes"  # what the targets are, plural: "treatment outcomes"
+    predictors_known: str = ""  # when every predictor is known: "before treatment"
+    outcomes_measured: str = ""  # when the outcomes are recorded: "after treatment"
+
+
 class Cleaning(_Strict):
     max_dropped_fraction: float = Field(default=0.1, ge=0, le=1)
 
@@ -286,6 +295,7 @@ class DataConfig(_Strict):
     mcic: dict[str, Mcic] = Field(default_factory=dict)
     derived: dict[str, Derived] = Field(default_factory=dict)
     cleaning: Cleaning = Cleaning()
+    prediction: Prediction = Prediction()
     reference: Reference | None = None
 
     @model_validator(mode="after")

@@ -31,7 +31,7 @@ def build(params: Params, inputs: Inputs) -> Report:
     body += [tripod.checklist(ctx, present), limitations]
 
     report = Report(
-        title=params.report.title,
+        title=params.report.title or _title(ctx),
         subtitle=_subtitle(ctx),
         author=params.report.author,
         meta=KeyValues(_meta(ctx)),
@@ -50,15 +50,24 @@ def _ids(sections_: list[Section]) -> set[str]:
     return out
 
 
+def _title(ctx: Context) -> str:
+    """The default title, from the data config; "reproduction" only against a reference."""
+    outcomes = ctx.cfg.prediction.outcomes
+    kind = "reproduction report" if ctx.reference is not None else "prediction model report"
+    return f"{outcomes[:1].upper()}{outcomes[1:]} in {ctx.cfg.name}: {kind}"
+
+
 def _subtitle(ctx: Context) -> str:
     n = len(ctx.targets) or len(ctx.cfg.all_targets)
     steps = "development, internal validation"
     steps += (
         " and external validation" if ctx.inputs.external_available else " (no external validation)"
     )
-    outcomes = f"{n} treatment outcome{'s' if n != 1 else ''}"
+    wording = ctx.cfg.prediction
+    when = f" {wording.predictors_known}" if wording.predictors_known else ""
+    outcomes = f"{wording.outcomes} ({n} outcome{'s' if n != 1 else ''})"
     cohort = ctx.cfg.description or ctx.cfg.name
-    return f"Predicting {outcomes} before treatment: model {steps}. Cohort: {cohort}."
+    return f"Predicting {outcomes}{when}: model {steps}. Cohort: {cohort}."
 
 
 def _meta(ctx: Context) -> list[tuple[str, str]]:

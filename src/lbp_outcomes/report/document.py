@@ -244,7 +244,11 @@ METRICS: dict[str, Metric] = {
     "auroc": Metric("AUROC", 3, (0.0, 1.0), meaning="discrimination; 0.5 is chance, 1 is perfect"),
     "auprc": Metric("AUPRC", 3, (0.0, 1.0), meaning="area under the precision-recall curve"),
     "brier": Metric("Brier score", 3, (0.0, 1.0), meaning="mean squared error of the probability"),
-    "calibration_slope": Metric("Calibration slope", 2, meaning="1 is ideal; below 1: too extreme"),
+    "calibration_slope": Metric(
+        "Calibration slope",
+        2,
+        meaning="1 is ideal; 0 to 1: too extreme; above 1: too modest; below 0: ranking reversed",
+    ),
     "calibration_intercept": Metric("Calibration intercept", 2, meaning="0 is ideal"),
 }
 

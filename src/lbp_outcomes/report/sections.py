@@ -42,7 +42,8 @@ from lbp_outcomes.report.inputs import (
 # Thresholds for the plain-language flags in the summary. They only choose which sentence
 # to print; every number is shown regardless.
 DROP = {"r2": 0.10, "auroc": 0.05}  # external below CV by more than this: "performance fell"
-SLOPE_OK = (0.8, 1.2)  # calibration slope outside this: "too extreme" / "too modest"
+# Calibration slope outside this: "too extreme" / "too modest"; below 0: "ranking reversed"
+SLOPE_OK = (0.8, 1.2)
 GAIN = 0.10  # updating lowers the Brier score / RMSE by more than this share: "recalibrate"
 TOP_N = 5  # the paper reports its top five predictors
 
@@ -67,9 +68,11 @@ def summary(ctx: Context) -> Section:
         return section.add(missing_input(CV_METRICS, "train"))
     dev_n = (ctx.inputs.cleaning or {}).get("development", {}).get("rows_out")
     outcomes = len(ctx.targets)
+    when = ctx.cfg.prediction.predictors_known
     intro = (
-        f"Models were developed to predict, before treatment, {outcomes} outcome"
-        f"{'s' if outcomes != 1 else ''} from "
+        "Models were developed to predict"
+        + (f", {when}," if when else "")
+        + f" {outcomes} outcome{'s' if outcomes != 1 else ''} from "
         + (f"{dev_n} patients" if dev_n else "the patients")
         + f" in the development cohort ({_cohort_text(ctx)})."
     )
@@ -91,10 +94,15 @@ def summary(ctx: Context) -> Section:
         section.add(Paragraph("**What stands out.**"), Bullets(flags))
     section.add(Paragraph("**How to read these numbers.**"), Bullets(meaning))
     if ctx.synthetic:
+        shows = (
+            "that the method reproduces the published analysis"
+            if ctx.reference is not None
+            else "that the method runs"
+        )
         section.add(
             Note(
-                "These patients are synthetic: the numbers show that the method reproduces "
-                "the published analysis, not how well it would predict for real patients.",
+                f"These patients are synthetic: the numbers show {shows}, not how well it "
+                "would predict for real patients.",
                 tone="warning",
             )
         )
@@ -179,7 +187,13 @@ def _flags(ctx: Context, target: str) -> list[str]:
             f"to {num(ext_est, spec.digits)} in the external cohort."
         )
     slope = (ext_stats.get("calibration_slope") or {}).get("estimate")
-    if is_number(slope) and slope < SLOPE_OK[0]:
+    if is_number(slope) and slope < 0:
+        out.append(
+            f"{name}: calibration slope {num(slope, 2)} in the external cohort: the ranking "
+            "is reversed there (patients predicted higher tend to have lower observed "
+            "outcomes); the model does not transfer, and recalibration cannot fix that."
+        )
+    elif is_number(slope) and slope < SLOPE_OK[0]:
         out.append(
             f"{name}: calibration slope {num(slope, 2)} in the external cohort: predictions are "
             "too extreme there (high predictions too high, low ones too low)."
@@ -217,8 +231,9 @@ def _meanings(ctx: Context) -> list[str]:
             "probability than one who does not: 0.5 is a coin toss, 1 is perfect."
         )
     out.append(
-        "Calibration slope: 1 means predictions are as spread out as the outcomes; below 1 "
-        "they are too extreme, above 1 too modest."
+        "Calibration slope: 1 means predictions are as spread out as the outcomes; between 0 "
+        "and 1 they are too extreme, above 1 too modest; below 0 the ranking is reversed "
+        "(higher predictions go with lower outcomes)."
     )
     out.append(
         f"Square brackets hold {_ci_level(ctx)} confidence intervals: the range of values "
@@ -283,9 +298,12 @@ def methods(ctx: Context) -> Section:
             else f"`{spec.function}` of {', '.join(spec.args.values())}"
         )
         predictors.append(f"{ctx.label(name)}: derived, {how}")
+    known = cfg.prediction.predictors_known  # no timing claim unless the config makes it
     section.sub("methods-predictors", "Predictors").add(
         Paragraph(
-            f"{len(cfg.features) + len(cfg.derived)} predictors, all known before treatment: "
+            f"{len(cfg.features) + len(cfg.derived)} predictors"
+            + (f", all known {known}" if known else "")
+            + ": "
             f"{len(cfg.features)} recorded and {len(cfg.derived)} derived row by row (nothing "
             "fitted, so no information crosses between patients)."
         ),
@@ -1282,12 +1300,12 @@ def limitations(ctx: Context) -> Section:
     section = Section("limitations", "Limitations")
     items = []
     if ctx.synthetic:
+        shows = "runs and reproduces the published pattern" if ctx.reference else "runs"
         items.append(
-            "All patients are synthetic, generated to match the published summary statistics. "
-            "The results show that the analysis runs and reproduces the published pattern; "
-            "they do not show clinical performance, and the generator's assumptions (see the "
-            "project's synthetic-cohort documentation) shape every result, including the "
-            "external cohort's."
+            "All patients are synthetic, generated to match published summary statistics. "
+            f"The results show that the analysis {shows}; they do not show clinical "
+            "performance, and the generator's assumptions (see the project's synthetic-cohort "
+            "documentation) shape every result, including the external cohort's."
         )
     if ctx.reference is not None:
         items.append(
@@ -1321,7 +1339,7 @@ def limitations(ctx: Context) -> Section:
         "tree models; no multiple imputation."
     )
     shap = (
-        "SHAP values explain the models' behaviour, not treatment effects; correlated "
+        "SHAP values explain the models' behaviour, not causal effects; correlated "
         "predictors share credit"
     )
     explainers = {

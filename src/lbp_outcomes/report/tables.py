@@ -184,12 +184,13 @@ def characteristics(
             "categorical characteristics over all levels); above 0.1 is commonly read as a "
             "meaningful imbalance."
         )
+    wording = cfg.prediction
     caption = (
-        "Patient characteristics before treatment and outcomes after treatment, development "
-        "vs external cohort"
-        if grouped
-        else "Patient characteristics before treatment and outcomes after treatment, "
-        "development cohort"
+        "Patient characteristics"
+        + (f" {wording.predictors_known}" if wording.predictors_known else "")
+        + " and outcomes"
+        + (f" {wording.outcomes_measured}" if wording.outcomes_measured else "")
+        + (", development vs external cohort" if grouped else ", development cohort")
     )
     return Table(caption, header, rows, notes=notes, classes=classes)
 

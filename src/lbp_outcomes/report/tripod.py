@@ -77,8 +77,13 @@ def items(ctx: Context, present: set[str]) -> list[Item]:
             "Background",
             PARTLY if ctx.reference is not None else NO,
             where("published"),
-            "The published study this reproduces is cited; healthcare context, intended use "
-            "and known health inequalities are for the authors to write.",
+            (
+                "The published study this reproduces is cited; "
+                if ctx.reference is not None
+                else "No published study is configured (`data.reference`); "
+            )
+            + "healthcare context, intended use and known health inequalities are for the "
+            "authors to write.",
         ),
         Item(
             "4",
@@ -106,7 +111,7 @@ def items(ctx: Context, present: set[str]) -> list[Item]:
             PARTLY,
             where("cohort", "characteristics"),
             "Cohort sizes, exclusions and characteristics; setting, eligibility criteria and "
-            "treatment details beyond the data config are not described.",
+            "interventions beyond the data config are not described.",
         ),
         Item(
             "7",
