@@ -150,3 +150,47 @@ def test_bad_csv_options_are_config_errors(project, capsys, csv_options, fragmen
     assert main(["-C", str(project.root), "check"]) == 2
     err = capsys.readouterr().err.strip()
     assert "conf/data/small.yaml" in err and fragment in err and "\n" not in err
+
+
+def _clean(project, csv: str, **changes) -> pd.DataFrame:
+    project.write(SRC, csv)
+    project.params(small_config(**changes))
+    for stage in ("cohort", "clean"):
+        assert main(["-C", str(project.root), stage]) == 0, stage
+    return pd.read_parquet(project.root / "data/clean/development.parquet").set_index("pid")
+
+
+def test_missing_value_codes_match_with_surrounding_spaces(project):
+    csv = CSV.replace("p01,A,30,22.5,F,", "p01,A,30,NA ,  F  ,").replace(
+        "p03,B,33,30,M,", "p03,B,33, N/A ,M,"
+    )
+    csv = csv.replace("p05,A,61,31,F,mild", "p05,A,61,31,F,   ")
+    clean = _clean(project, csv)
+    assert clean[["bmi"]].loc[["p01", "p02", "p03"]].isna().all().all()
+    assert clean.loc["p01", "sex"] == "F"  # spaces around a category are ignored
+    assert pd.isna(clean.loc["p05", "grade"])  # a cell of spaces is missing
+
+
+def test_na_values_replace_the_default_codes_but_blank_stays_missing(project):
+    options = {"source.csv": {"na_values": ["-99"]}}
+    clean = _clean(project, CSV.replace("p01,A,30,22.5,", "p01,A,30,-99,"), **options)
+    assert pd.isna(clean.loc["p01", "bmi"]) and pd.isna(clean.loc["p02", "bmi"])  # -99, blank
+    # "NA" is no longer a code: in a numeric column it is a value that is not a number
+    project.write(SRC, CSV.replace("p02,A,45,,", "p02,A,45,NA,"))
+    assert main(["-C", str(project.root), "cohort"]) == 0
+    assert main(["-C", str(project.root), "clean"]) == 2
+
+
+def test_number_coded_categories_and_quoted_labels_with_commas(project, capsys):
+    coded = CSV.replace(",mild,", ",1,").replace(",moderate,", ",2.0,").replace(",severe,", ", 3,")
+    clean = _clean(project, coded, **{"features.grade.values": [1, 2, 3]})
+    assert clean["grade"].tolist() == ["1", "3", "1", "1", "2", "3", "1", "2", "3"]
+    quoted = CSV.replace("p01,A,30,22.5,F,mild", 'p01,A,30,22.5,F,"mild, early"')
+    levels = {"features.grade.values": ["mild, early", "mild", "moderate", "severe"]}
+    assert _clean(project, quoted, **levels).loc["p01", "grade"] == "mild, early"
+    # categories are case-sensitive
+    project.write(SRC, CSV.replace("p01,A,30,22.5,F,", "p01,A,30,22.5,f,"))
+    project.params(small_config())
+    assert main(["-C", str(project.root), "cohort"]) == 0
+    assert main(["-C", str(project.root), "clean"]) == 2
+    assert "column 'sex': 1 value not one of ['F', 'M'] (row 1: 'f')" in capsys.readouterr().err

@@ -16,6 +16,7 @@ validate new patients in ``lbp-outcomes predict``.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -61,13 +62,18 @@ def category_levels(spec: Feature | Target) -> list[str]:
     return [as_text(v) for v in levels or []]
 
 
+WHOLE = re.compile(r"([+-]?\d+)\.0+")
+
+
 def as_text(value: object) -> str:
-    """Canonical text of a category value: 1, 1.0 and "1" all read as "1"."""
+    """Canonical text of a category value: 1, 1.0, "1" and "1.0" all read as "1"."""
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, float | np.floating) and float(value).is_integer():
         return str(int(value))
-    return str(value).strip()
+    text = str(value).strip()
+    # a number-coded column exported as floats ("2.0") still matches `values: [1, 2, 3]`
+    return WHOLE.sub(r"\1", text) if WHOLE.fullmatch(text) else text
 
 
 def type_schema(cfg: DataConfig, columns: list[str] | None = None) -> pa.DataFrameSchema:

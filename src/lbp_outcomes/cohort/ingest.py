@@ -28,12 +28,8 @@ def required_columns(cfg: DataConfig) -> list[str]:
     return columns + list(cfg.features) + list(cfg.targets)
 
 
-def read_table(path: Path, cfg: DataConfig, shown: str) -> pd.DataFrame:
-    """Read one source file; ``shown`` is how messages name it (path relative to root)."""
-    if not path.is_file():
-        raise UserError(f"{shown}: file not found (data config conf/data/{cfg.name}.yaml)")
-    if path.stat().st_size == 0:
-        raise UserError(f"{shown}: the file is empty")
+def file_format(path: Path, cfg: DataConfig, shown: str) -> str:
+    """ "csv" or "parquet": ``source.format``, or (auto) from the file's suffix."""
     fmt = cfg.source.format
     if fmt == "auto":
         suffix = path.suffix.lower()
@@ -48,6 +44,16 @@ def read_table(path: Path, cfg: DataConfig, shown: str) -> pd.DataFrame:
             raise UserError(
                 f"{shown}: unknown file type {suffix!r}; use .csv or .parquet or set source.format"
             )
+    return fmt
+
+
+def read_table(path: Path, cfg: DataConfig, shown: str) -> pd.DataFrame:
+    """Read one source file; ``shown`` is how messages name it (path relative to root)."""
+    if not path.is_file():
+        raise UserError(f"{shown}: file not found (data config conf/data/{cfg.name}.yaml)")
+    if path.stat().st_size == 0:
+        raise UserError(f"{shown}: the file is empty")
+    fmt = file_format(path, cfg, shown)
     config = f"conf/data/{cfg.name}.yaml"
     opts = cfg.source.csv
     if fmt == "csv":
@@ -96,16 +102,36 @@ def select_columns(frame: pd.DataFrame, cfg: DataConfig, shown: str) -> pd.DataF
     return out.reset_index(drop=True)
 
 
+def missing_codes(frame: pd.DataFrame, cfg: DataConfig, fmt: str) -> pd.DataFrame:
+    """Declared text cells that are blank, or (CSV) equal one of ``source.csv.na_values``
+    once surrounding spaces are removed, become missing: pandas matches the codes exactly,
+    so "NA " or a cell of spaces would otherwise reach cleaning as a value."""
+    codes = {""} | (set(cfg.source.csv.na_values) if fmt == "csv" else set())
+    for name in required_columns(cfg):
+        column = frame[name]
+        if pd.api.types.is_string_dtype(column) or column.dtype == object:
+            is_code = column.astype("string").str.strip().isin(codes).fillna(False)
+            frame[name] = column.where(~is_code.to_numpy(dtype=bool), None)
+    return frame
+
+
+def load(root: Path, rel: str, cfg: DataConfig) -> pd.DataFrame:
+    """One source file (``rel``: its path from the project root), declared columns only."""
+    path = root / rel
+    frame = select_columns(read_table(path, cfg, rel), cfg, rel)
+    return missing_codes(frame, cfg, file_format(path, cfg, rel))
+
+
 def ingest(cfg: DataConfig, root: Path) -> dict[str, tuple[pd.DataFrame, str]]:
     """Read the configured files. Returns ``{cohort: (frame, source file as shown)}`` with
     an "external" entry only when the config defines an external cohort."""
     src = cfg.source
     assert src.development is not None
     shown = src.development
-    development = select_columns(read_table(root / shown, cfg, shown), cfg, shown)
+    development = load(root, shown, cfg)
     cohorts = {"development": (development, shown)}
     if src.external:
-        ext = select_columns(read_table(root / src.external, cfg, src.external), cfg, src.external)
+        ext = load(root, src.external, cfg)
         cohorts["external"] = (ext, src.external)
     elif src.external_sites:
         site = development[cfg.site_column].astype("string").str.strip()
