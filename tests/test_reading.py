@@ -118,10 +118,18 @@ def test_misread_file_is_one_line_naming_the_option(project, capsys, data, chang
         (b"\xef\xbb\xbf" + CSV.encode(), {}),  # pandas drops a UTF-8 mark under utf-8
         (CSV.encode("utf-16"), {"source.csv": {"encoding": "utf-16"}}),
         (CSV.rstrip("\n").encode(), {}),  # no final newline, but the last row is whole
+        (CSV.encode() + b"   ", {}),  # spaces after the last line end
         (_semicolon(CSV).encode(), {"source.csv": {"sep": ";", "decimal": ","}}),
         (CSV.replace(",", "\t").encode(), {"source.csv": {"sep": "\t"}}),
     ],
-    ids=["utf-8 mark", "utf-16 declared", "no final newline", "sep and decimal set", "tabs"],
+    ids=[
+        "utf-8 mark",
+        "utf-16 declared",
+        "no final newline",
+        "trailing spaces",
+        "sep and decimal set",
+        "tabs",
+    ],
 )
 def test_files_read_right_with_the_suggested_options(project, data, changes):
     (project.root / SRC).parent.mkdir(parents=True)

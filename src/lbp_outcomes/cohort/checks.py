@@ -114,6 +114,8 @@ def check_last_row(
     if not tail or tail[-1] in "\r\n":
         return
     last = tail.splitlines()[-1]
+    if not last.strip():  # trailing spaces after the last line end: pandas skips them
+        return
     if last.count('"') % 2:  # inside a quoted field that spans lines: cannot tell here
         return
     fields = next(csv.reader([last], delimiter=opts.sep, quotechar='"'), [])
