@@ -13,18 +13,29 @@ from pathlib import Path
 
 import pandas as pd
 
-from lbp_outcomes.dataconfig import DataConfig
+from lbp_outcomes.dataconfig import OUTSIDE, DataConfig
 from lbp_outcomes.errors import UserError, did_you_mean
+from lbp_outcomes.schema import to_text
 
 ROW = "_row"  # 1-based data-row number in the source file (the header is not counted)
 
 
 def required_columns(cfg: DataConfig) -> list[str]:
-    """Columns a source file must have, in config order."""
-    columns = [cfg.id_column]
+    """Columns a source file must have, in config order (derived targets are computed)."""
+    columns = [cfg.id_column] if cfg.id_column else []
     if cfg.site_column:
         columns.append(cfg.site_column)
-    return columns + list(cfg.features) + list(cfg.targets)
+    return columns + list(cfg.features) + cfg.read_targets + list(cfg.columns)
+
+
+def inside_project(root: Path, shown: str, key: str) -> Path:
+    """``root / shown`` if its folder is really inside the project (symlinked folders are
+    resolved; the file itself may be a symlink: the documented way to use files kept
+    elsewhere). Anything else is a :class:`UserError` naming the config key."""
+    path = root / shown
+    if not path.parent.resolve().is_relative_to(root.resolve()):
+        raise UserError(f"source.{key}: {shown!r} is outside the project: {OUTSIDE}")
+    return path
 
 
 def read_table(path: Path, cfg: DataConfig, shown: str) -> pd.DataFrame:
@@ -94,14 +105,16 @@ def ingest(cfg: DataConfig, root: Path) -> dict[str, tuple[pd.DataFrame, str]]:
     src = cfg.source
     assert src.development is not None
     shown = src.development
-    development = select_columns(read_table(root / shown, cfg, shown), cfg, shown)
+    path = inside_project(root, shown, "development")
+    development = select_columns(read_table(path, cfg, shown), cfg, shown)
     cohorts = {"development": (development, shown)}
     if src.external:
-        ext = select_columns(read_table(root / src.external, cfg, src.external), cfg, src.external)
+        path = inside_project(root, src.external, "external")
+        ext = select_columns(read_table(path, cfg, src.external), cfg, src.external)
         cohorts["external"] = (ext, src.external)
     elif src.external_sites:
-        site = development[cfg.site_column].astype("string").str.strip()
-        found = sorted(site.dropna().unique())
+        site = to_text(development[cfg.site_column])
+        found = sorted(site.dropna().unique(), key=str)
         unknown = [s for s in src.external_sites if s not in found]
         if unknown:
             raise UserError(
