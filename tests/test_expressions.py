@@ -164,3 +164,6 @@ def test_result_and_used_columns():
     assert expr.kind == "number"
     assert expr.columns == ("Pain 0", "pain_bl", "age")
     assert parse("arm == 'a`b'", COLUMNS).kind == "flag"  # a backtick inside a string
+    assert parse("where(age > 1, age < 5, False)", COLUMNS).kind == "flag"
+    assert parse("where(age > 1, age, False)", COLUMNS).kind == "number"
+    assert parse("where(age > 1, arm, 'none')", COLUMNS).kind == "text"

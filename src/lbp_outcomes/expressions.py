@@ -311,12 +311,12 @@ class _Checker:
             }[want]
             self._require(kind, allowed, f"{node.func.id}()", arg)
             if want == "branch":
-                branches.append("text" if kind == "text" else "number")
+                branches.append(kind)
         if sig.result != "branch":
             return sig.result
-        if len(set(branches)) > 1:
+        if "text" in branches and set(branches) != {"text"}:
             raise ExpressionError(f"{node.func.id}(): both branches must be numbers, or both text")
-        return branches[0]
+        return branches[0] if len(set(branches)) == 1 else "number"
 
     def _require(
         self, kind: str, allowed: tuple[str, ...], where: str, node: ast.AST | None = None
