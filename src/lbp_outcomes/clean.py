@@ -31,6 +31,7 @@ from lbp_outcomes.cohort.ingest import ROW
 from lbp_outcomes.config import Params
 from lbp_outcomes.dataconfig import DataConfig
 from lbp_outcomes.errors import UserError, plural, rows_text
+from lbp_outcomes.expressions import scopes
 
 NO_TARGET = "no outcome recorded (every target missing)"
 INCLUDE = "not included"  # reason prefix for rows failing an inclusion criterion
@@ -65,7 +66,7 @@ def clean_cohort(raw: pd.DataFrame, cfg: DataConfig, shown: str) -> CleanResult:
 
     reasons = pd.Series(pd.NA, index=typed.index, dtype=object)
     for name, text in cfg.include.items():
-        met = expressions.evaluate(expressions.parse(text, cfg.include_scope()), typed)
+        met = expressions.evaluate(expressions.parse(text, scopes.include_scope(cfg)), typed)
         reasons[(met != 1) & reasons.isna()] = f"{INCLUDE}: {name} ({text})"
     eligible = typed.loc[reasons.isna()].copy()
     if eligible.empty:
@@ -150,7 +151,7 @@ def _derived_targets(frame: pd.DataFrame, cfg: DataConfig) -> pd.DataFrame:
     missing where an input is missing. Row by row: nothing is fitted."""
     for name, spec in cfg.targets.items():
         if spec.expr is not None:
-            expr = expressions.parse(spec.expr, cfg.target_scope(name))
+            expr = expressions.parse(spec.expr, scopes.target_scope(cfg, name))
             frame[name] = expressions.evaluate(expr, frame)
     return frame
 

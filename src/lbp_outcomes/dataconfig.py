@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from lbp_outcomes.expressions import ExpressionError, Kind, parse
+from lbp_outcomes.expressions import scopes
 
 #: Target kinds people declare for censored outcomes; refused with one clear line.
 CENSORED_KINDS = {"survival", "time_to_event", "time-to-event", "censored", "cox"}
@@ -396,72 +396,8 @@ class DataConfig(_Strict):
             for column in d.args.values():
                 if column not in known:
                     raise ValueError(f"derived.{name}.args: {column!r} is not a feature")
-        self._check_expressions()
+        scopes.check_config(self)
         return self
-
-    # -- expressions ------------------------------------------------------------------------
-    def _check_expressions(self) -> None:
-        """Parse every expression against the columns it may read (nothing is evaluated)."""
-        checks = [
-            (f"include.{n}", text, self.include_scope(), "flag") for n, text in self.include.items()
-        ]
-        for name, spec in self.targets.items():
-            if spec.expr is not None:
-                want = "number" if spec.kind == "regression" else "flag"
-                checks.append((f"targets.{name}.expr", spec.expr, self.target_scope(name), want))
-        for name, spec in self.derived.items():
-            if spec.expr is not None:
-                want = "number" if spec.type == "numeric" else "text"
-                checks.append((f"derived.{name}.expr", spec.expr, self.derived_scope(name), want))
-        for key, text, scope, want in checks:
-            try:
-                kind = parse(text, scope).kind
-            except ExpressionError as exc:
-                raise ValueError(f"{key}: {exc}") from None
-            if not (kind == want or (kind, want) == ("flag", "number")):
-                need = "a condition (comparison)" if want == "flag" else f"a {want}"
-                raise ValueError(f"{key}: gives a {kind} value, {need} is needed here")
-
-    def _kinds(self, specs: dict[str, Any]) -> dict[str, Kind]:
-        out: dict[str, Kind] = {}
-        for name, spec in specs.items():
-            kind = getattr(spec, "type", None) or getattr(spec, "kind", "")
-            out[name] = (
-                "date"
-                if kind == "date"
-                else "number"
-                if kind in ("numeric", "regression")
-                else "flag"
-                if kind == "binary"
-                else "text"
-            )
-        return out
-
-    def include_scope(self) -> dict[str, Kind]:
-        """What inclusion criteria may read: features, other columns, the site, targets
-        read from the file (regression)."""
-        site: dict[str, Kind] = {self.site_column: "text"} if self.site_column else {}
-        read = {n: t for n, t in self.targets.items() if t.expr is None and t.kind == "regression"}
-        return {
-            **self._kinds(self.features),
-            **self._kinds(self.columns),
-            **site,
-            **self._kinds(read),
-        }
-
-    def target_scope(self, target: str) -> dict[str, Kind]:
-        """What a derived target may read: the above and derived targets declared before it."""
-        names = list(self.targets)
-        earlier = {n: self.targets[n] for n in names[: names.index(target)]}
-        earlier = {n: t for n, t in earlier.items() if t.expr is not None}
-        return {**self.include_scope(), **self._kinds(earlier)}
-
-    def derived_scope(self, feature: str) -> dict[str, Kind]:
-        """What a derived feature may read: features, other columns, earlier derived
-        features (never a target: that would leak the outcome into the inputs)."""
-        names = list(self.derived)
-        earlier = {n: self.derived[n] for n in names[: names.index(feature)]}
-        return {**self._kinds(self.features), **self._kinds(self.columns), **self._kinds(earlier)}
 
     @property
     def read_targets(self) -> list[str]:
@@ -472,13 +408,7 @@ class DataConfig(_Strict):
     def prediction_inputs(self) -> list[str]:
         """Columns a new patient needs: the features, and the other columns that derived
         features read (e.g. the dates of a date interval)."""
-        used = {
-            c
-            for n, d in self.derived.items()
-            if d.expr is not None
-            for c in parse(d.expr, self.derived_scope(n)).columns
-        }
-        return list(self.features) + [c for c in self.columns if c in used]
+        return list(self.features) + scopes.derived_inputs(self)
 
     @property
     def date_formats(self) -> dict[str, str]:

@@ -56,6 +56,7 @@ from lbp_outcomes.config import FamilyConfig, Params
 from lbp_outcomes.dataconfig import DataConfig
 from lbp_outcomes.errors import UserError
 from lbp_outcomes.expressions import parse
+from lbp_outcomes.expressions.scopes import derived_scope
 from lbp_outcomes.models.families import derive_seed, predict
 from lbp_outcomes.models.preprocess import FeatureSpec, source_feature
 from lbp_outcomes.tracking import Tracker, read_parent_run
@@ -334,7 +335,7 @@ def derived_sources(cfg: DataConfig, name: str) -> list[str]:
     known = set(cfg.features) | set(cfg.derived)
     if spec.expr is None:
         return [c for c in spec.args.values() if c in known]
-    used = parse(spec.expr, cfg.derived_scope(name)).columns  # checked at validation
+    used = parse(spec.expr, derived_scope(cfg, name)).columns  # checked at validation
     return [c for c in used if c in known and c != name]
 
 

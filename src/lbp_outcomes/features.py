@@ -23,6 +23,7 @@ from lbp_outcomes.config import COHORTS, Params
 from lbp_outcomes.dataconfig import DataConfig
 from lbp_outcomes.derived import FUNCTIONS
 from lbp_outcomes.errors import UserError, did_you_mean
+from lbp_outcomes.expressions import scopes
 
 
 def add_derived(frame: pd.DataFrame, cfg: DataConfig) -> pd.DataFrame:
@@ -32,7 +33,7 @@ def add_derived(frame: pd.DataFrame, cfg: DataConfig) -> pd.DataFrame:
         where = f"conf/data/{cfg.name}.yaml: derived.{name}"
         if spec.expr is not None:
             # checked when the config was validated: this walks a whitelisted tree, no eval
-            expr = expressions.parse(spec.expr, cfg.derived_scope(name))
+            expr = expressions.parse(spec.expr, scopes.derived_scope(cfg, name))
             values = expressions.evaluate(expr, out, cfg.date_formats)
         else:
             function = FUNCTIONS.get(spec.function or "")

@@ -1,20 +1,6 @@
-"""Row-wise expressions in data configs: derived features, derived targets, inclusion criteria.
+"""Expression grammar: parse a data-config expression and check it against a whitelist.
 
-Data configs come from other teams, so an expression is data, never code. It is parsed
-with :mod:`ast` (parsing runs nothing) and every node is checked against a whitelist before
-any data is read: numbers, strings, declared column names (bare, or in backticks when the
-name has spaces: ``\u0060Pain 0\u0060``), arithmetic ``+ - * / // % **``, comparisons
-``< <= > >= == != in``, boolean ``and or not`` (also ``& | ~``) and the functions in
-:data:`FUNCTIONS`. There is no attribute access, subscript, keyword argument, lambda,
-comprehension, f-string, assignment or ``@``; a power's exponent must be a number literal of
-at most :data:`MAX_EXPONENT`. Each sub-expression also has a static kind (number, flag,
-text, date), so ``Arm + 1`` or ``log(surgery_date)`` are refused at validation too.
-
-Evaluation walks the checked tree over whole columns with numpy, one value per row: a
-result depends on its own row only (nothing is fitted), so computing it before the CV
-split leaks nothing. Missing values propagate (a comparison with a missing value is
-missing, ``and``/``or`` follow three-valued logic), and a division by zero gives a missing
-value.
+Parsing uses :mod:`ast` and runs nothing. See :mod:`lbp_outcomes.expressions` for the rules.
 """
 
 from __future__ import annotations
@@ -24,9 +10,6 @@ import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
-
-import numpy as np
-import pandas as pd
 
 Kind = Literal["number", "flag", "text", "date"]
 NUMERIC = ("number", "flag")  # flags are 0/1 numbers
@@ -66,22 +49,14 @@ FUNCTIONS: dict[str, Signature] = {
     ),
 }
 
-_ARITHMETIC: dict[type, Callable] = {
-    ast.Add: np.add,
-    ast.Sub: np.subtract,
-    ast.Mult: np.multiply,
-    ast.Div: np.divide,
-    ast.FloorDiv: np.floor_divide,
-    ast.Mod: np.mod,
-    ast.Pow: np.power,
-}
-_ORDER: dict[type, Callable] = {
+ARITHMETIC = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow)
+ORDER: dict[type, Callable] = {
     ast.Lt: operator.lt,
     ast.LtE: operator.le,
     ast.Gt: operator.gt,
     ast.GtE: operator.ge,
 }
-_EQUALITY: dict[type, Callable] = {ast.Eq: operator.eq, ast.NotEq: operator.ne}
+EQUALITY: dict[type, Callable] = {ast.Eq: operator.eq, ast.NotEq: operator.ne}
 _REFUSED = {
     ast.Attribute: "attribute access ('.') is not allowed",
     ast.Subscript: "subscripts ('[...]') are not allowed",
@@ -233,7 +208,7 @@ class _Checker:
         op = type(node.op)
         if op is ast.MatMult:
             raise ExpressionError("'@' is not allowed")
-        if op not in _ARITHMETIC and op not in (ast.BitAnd, ast.BitOr):
+        if op not in ARITHMETIC and op not in (ast.BitAnd, ast.BitOr):
             raise ExpressionError(f"the operator {type(node.op).__name__} is not allowed")
         if op is ast.Pow and not _small_literal(node.right):
             raise ExpressionError(
@@ -266,13 +241,13 @@ class _Checker:
             self._require(a, ("number", "flag", "text"), "'in'", left)
             return
         b = self.kind(right)
-        if type(op) in _ORDER:
+        if type(op) in ORDER:
             if not (set((a, b)) <= set(NUMERIC) or a == b == "date"):
                 raise ExpressionError(
                     f"'{ast.unparse(left)}' and '{ast.unparse(right)}' cannot be ordered "
                     f"({a} vs {b}; text compares with == != in only)"
                 )
-        elif type(op) in _EQUALITY:
+        elif type(op) in EQUALITY:
             text_ok = "text" in (a, b) and {a, b} <= {"text", "number", "flag"}
             if not (set((a, b)) <= set(NUMERIC) or a == b or text_ok):
                 raise ExpressionError(f"cannot compare {a} with {b}")
@@ -341,170 +316,3 @@ def _small_literal(node: ast.AST) -> bool:
         and not isinstance(node.value, bool)
         and abs(node.value) <= MAX_EXPONENT
     )
-
-
-# -- evaluation --------------------------------------------------------------------------------
-def evaluate(
-    expr: Expression, frame: pd.DataFrame, date_formats: Mapping[str, str] | None = None
-) -> pd.Series:
-    """Evaluate over ``frame`` (one row per patient). Returns a Series on ``frame.index``:
-    float (flags as 0.0/1.0, missing as NaN) or object text (missing as None).
-
-    Date columns that are not already datetimes are parsed with ``date_formats[name]``
-    (unreadable dates become missing; the cleaning stage reports them before this runs).
-    """
-    with np.errstate(all="ignore"):
-        value = _Evaluator(frame, expr, date_formats or {}).value(expr.tree)
-    n = len(frame)
-    if expr.kind == "text":
-        out = np.empty(n, dtype=object)
-        out[:] = value
-        return pd.Series(out, index=frame.index, dtype=object)
-    array = np.broadcast_to(np.asarray(value, dtype=float), (n,)).copy()
-    array[~np.isfinite(array)] = np.nan  # x / 0, log(0), overflow: missing, not infinite
-    return pd.Series(array, index=frame.index, dtype=float)
-
-
-class _Evaluator:
-    """Values: float arrays or scalars (number, flag), object arrays or str (text),
-    datetime64 arrays (date)."""
-
-    def __init__(self, frame: pd.DataFrame, expr: Expression, formats: Mapping[str, str]):
-        self.frame = frame
-        self.expr = expr
-        self.formats = formats
-
-    def value(self, node: ast.AST):
-        return getattr(self, f"_{type(node).__name__}")(node)
-
-    def kind(self, node: ast.AST) -> str:
-        return self.expr.kinds[node]
-
-    def _Constant(self, node: ast.Constant):
-        return node.value if isinstance(node.value, str) else float(node.value)
-
-    def _Name(self, node: ast.Name):
-        column = self.frame[self.expr.aliases.get(node.id, node.id)]
-        kind = self.kind(node)
-        if kind == "text":
-            return _as_text(column.to_numpy(dtype=object))
-        if kind != "date":
-            return pd.to_numeric(column, errors="coerce").to_numpy(dtype=float)
-        if not pd.api.types.is_datetime64_any_dtype(column):
-            fmt = self.formats.get(str(column.name), "ISO8601")
-            column = pd.to_datetime(column, format=fmt, errors="coerce")
-        return column.to_numpy(dtype="datetime64[ns]")
-
-    def _UnaryOp(self, node: ast.UnaryOp):
-        x = np.asarray(self.value(node.operand), dtype=float)
-        if isinstance(node.op, ast.USub):
-            return -x
-        if isinstance(node.op, ast.UAdd):
-            return x
-        return np.where(np.isnan(x), np.nan, (x == 0).astype(float))  # not / ~
-
-    def _BinOp(self, node: ast.BinOp):
-        a = np.asarray(self.value(node.left), dtype=float)
-        b = np.asarray(self.value(node.right), dtype=float)
-        if isinstance(node.op, ast.BitAnd):
-            return _and(a, b)
-        if isinstance(node.op, ast.BitOr):
-            return _or(a, b)
-        return _ARITHMETIC[type(node.op)](a, b)
-
-    def _BoolOp(self, node: ast.BoolOp):
-        combine = _and if isinstance(node.op, ast.And) else _or
-        values = [np.asarray(self.value(v), dtype=float) for v in node.values]
-        out = values[0]
-        for v in values[1:]:
-            out = combine(out, v)
-        return out
-
-    def _Compare(self, node: ast.Compare):
-        out = np.asarray(1.0)
-        left = node.left
-        for op, right in zip(node.ops, node.comparators, strict=True):
-            out = _and(out, self._pair(left, op, right))
-            left = right
-        return out
-
-    def _pair(self, left: ast.expr, op: ast.cmpop, right: ast.expr):
-        a = self.value(left)
-        if isinstance(op, ast.In | ast.NotIn):
-            options = [e.value for e in right.elts]  # type: ignore[attr-defined]
-            if self.kind(left) == "text":
-                hit = np.isin(np.asarray(a, dtype=object), [_text(v) for v in options])
-            else:
-                hit = np.isin(np.asarray(a, dtype=float), [float(v) for v in options])
-            hit = hit if isinstance(op, ast.In) else ~hit
-            return np.where(_missing_mask(a), np.nan, hit.astype(float))
-        b = self.value(right)
-        if "text" in (self.kind(left), self.kind(right)):
-            a, b = _as_text(a), _as_text(b)
-            result = np.asarray(_EQUALITY[type(op)](a, b), dtype=bool)
-        else:
-            compare = (_ORDER | _EQUALITY)[type(op)]
-            result = np.asarray(compare(a, b), dtype=bool)
-        missing = _missing_mask(a) | _missing_mask(b)
-        return np.where(missing, np.nan, result.astype(float))
-
-    def _Call(self, node: ast.Call):
-        name = node.func.id  # type: ignore[attr-defined]
-        args = [self.value(a) for a in node.args]
-        if name in ("isnull", "notnull"):
-            missing = _missing_mask(args[0]).astype(float)
-            return missing if name == "isnull" else 1.0 - missing
-        if name == "days_between":
-            start, end = (np.asarray(a, dtype="datetime64[ns]") for a in args)
-            return (end - start) / np.timedelta64(1, "D")
-        if name == "where":
-            cond = np.asarray(args[0], dtype=float)
-            if self.kind(node.args[1]) == "text" or self.kind(node.args[2]) == "text":
-                picked = np.where(cond != 0, _as_text(args[1]), _as_text(args[2]))
-                return np.where(np.isnan(cond), None, picked)
-            picked = np.where(cond != 0, args[1], args[2])
-            return np.where(np.isnan(cond), np.nan, picked)
-        nums = [np.asarray(a, dtype=float) for a in args]
-        if name == "min":
-            return np.minimum.reduce(np.broadcast_arrays(*nums))
-        if name == "max":
-            return np.maximum.reduce(np.broadcast_arrays(*nums))
-        if name == "clip":
-            return np.minimum(np.maximum(nums[0], nums[1]), nums[2])
-        return {"abs": np.abs, "log": np.log, "exp": np.exp, "sqrt": np.sqrt}[name](nums[0])
-
-
-def _and(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Three-valued AND over 0/1/NaN: false wins, then missing."""
-    false = (a == 0) | (b == 0)
-    return np.where(false, 0.0, np.where(np.isnan(a) | np.isnan(b), np.nan, 1.0))
-
-
-def _or(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Three-valued OR over 0/1/NaN: true wins, then missing."""
-    true = (~np.isnan(a) & (a != 0)) | (~np.isnan(b) & (b != 0))
-    return np.where(true, 1.0, np.where(np.isnan(a) | np.isnan(b), np.nan, 0.0))
-
-
-def _missing(value: object) -> bool:
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):
-        return False
-
-
-def _missing_mask(value) -> np.ndarray:
-    return np.asarray(pd.isna(value), dtype=bool)
-
-
-def _text(value: object) -> str:
-    """Canonical text, as the cleaning stage writes categories: 1, 1.0 and "1" read "1"."""
-    from lbp_outcomes.schema import as_text
-
-    return as_text(value)
-
-
-def _as_text(value):
-    if isinstance(value, np.ndarray):
-        return np.array([None if _missing(v) else _text(v) for v in value], dtype=object)
-    return None if _missing(value) else _text(value)
