@@ -233,3 +233,16 @@ def test_code_in_a_target_or_criterion_never_runs_under_compose(tmp_path):
         assert key in lines[0] and "'@' is not allowed" in lines[0], lines[0]
         assert (root / "params.yaml").read_bytes() == before
         assert not marker.exists()
+
+
+def test_numeric_site_codes_match_in_parquet_files_too(project):
+    """Typed files hold codes as numbers (1.0 in a float column): 3 still means site 3."""
+    frame = pd.read_csv(__import__("io").StringIO(TRIAL))
+    frame["centre"] = frame["centre"].astype(float)
+    (project.root / "data/source").mkdir(parents=True)
+    frame.to_parquet(project.root / "data/source/trial.parquet", index=False)
+    source = {"development": "data/source/trial.parquet", "external_sites": [3.0]}
+    project.params(trial_config(source=source))
+    assert stages(project, "cohort") == 0
+    manifest = json.loads((project.root / "data/raw/manifest.json").read_text())
+    assert manifest["cohorts"]["external"]["rows"] == 2
