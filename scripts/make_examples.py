@@ -17,6 +17,12 @@ They exist to exercise what a real team's data looks like and the LET cohort doe
   code) as a separate external file; a regression and a binary target plus an MCIC
   responder target; a third outcome with 2 events, too few to cross-validate, which the
   pipeline skips with a warning.
+- ``two_arm_trial.csv`` (conf/data/example_two_arm.yaml): a two-arm trial export as trial
+  units share them: no patient-id column, numeric centre codes (centre 3 held out as the
+  external cohort), dates as dd/mm/yyyy text (randomisation, symptom onset), baseline and
+  12-week scores side by side, and an eligibility column; the config derives a change
+  score, a thresholded binary and a relative (>= 50 %) responder target from the scores,
+  days since onset from the dates, and keeps eligible rows only.
 
 Usage: python scripts/make_examples.py   (writes data/examples/*; same seed, same files)
 """
@@ -132,6 +138,44 @@ def trial(n: int = 100, seed: int = 7) -> pd.DataFrame:
     return frame
 
 
+def two_arm(n: int = 240, seed: int = 11) -> pd.DataFrame:
+    """Exercise vs education; outcomes at 12 weeks depend on arm, baseline and chronicity."""
+    rng = np.random.default_rng(seed)
+    arm = rng.choice(["exercise", "education"], n)
+    exercise = arm == "exercise"
+    centre = rng.choice([1, 2, 3], n, p=[0.4, 0.35, 0.25])
+    age = rng.integers(19, 75, n)
+    randomised = pd.Timestamp("2021-03-01") + pd.to_timedelta(rng.integers(0, 540, n), "D")
+    onset_days = rng.gamma(2.0, 60.0, n).round()
+    onset = randomised - pd.to_timedelta(onset_days, "D")
+    pain_bl = rng.integers(3, 11, n)
+    rmdq_bl = rng.integers(4, 25, n)
+    chronic = onset_days / 90
+    gain = 1.2 * exercise + 0.35 * (pain_bl - 6) - 0.4 * chronic + rng.normal(0, 1.3, n)
+    pain_12w = np.clip(np.round(pain_bl - 1.5 - gain), 0, 10)
+    rel = 0.25 + 0.18 * exercise - 0.07 * chronic + rng.normal(0, 0.2, n)
+    rmdq_12w = np.clip(np.round(rmdq_bl * (1 - rel)), 0, 24)
+    frame = pd.DataFrame(
+        {
+            "centre": centre,
+            "arm": arm,
+            "age": age,
+            "sex": rng.choice(["F", "M"], n),
+            "randomisation_date": randomised.strftime("%d/%m/%Y"),
+            "onset_date": onset.strftime("%d/%m/%Y"),
+            "pain_bl": pain_bl,
+            "rmdq_bl": rmdq_bl,
+            "pain_12w": pain_12w.astype(int).astype(object),
+            "rmdq_12w": rmdq_12w.astype(int).astype(object),
+            "eligible": np.where(rng.random(n) < 0.92, "yes", "no"),
+        }
+    )
+    lost = rng.random(n) < 0.08  # lost to follow-up: no 12-week scores
+    frame.loc[lost, ["pain_12w", "rmdq_12w"]] = ""
+    frame.loc[rng.random(n) < 0.05, "onset_date"] = ""  # onset not recorded
+    return frame
+
+
 def clinic(n: int, seed: int, older: float = 0.0) -> pd.DataFrame:
     """One clinic's patients; ``older`` shifts age (years) and with it sick leave (case mix)."""
     rng = np.random.default_rng(seed)
@@ -210,6 +254,7 @@ def main() -> None:
     a, b = clinics()
     a.to_parquet(OUT / "clinic_a.parquet", index=False)
     b.to_csv(OUT / "clinic_b.csv", index=False)
+    two_arm().to_csv(OUT / "two_arm_trial.csv", index=False)
     print(f"wrote {', '.join(sorted(p.name for p in OUT.iterdir()))} in {OUT}")
 
 

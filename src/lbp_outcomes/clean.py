@@ -25,14 +25,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lbp_outcomes import paths, schema
+from lbp_outcomes import expressions, paths, schema
 from lbp_outcomes.atomic import Outputs
 from lbp_outcomes.cohort.ingest import ROW
 from lbp_outcomes.config import Params
 from lbp_outcomes.dataconfig import DataConfig
 from lbp_outcomes.errors import UserError, plural, rows_text
+from lbp_outcomes.expressions import scopes
 
 NO_TARGET = "no outcome recorded (every target missing)"
+INCLUDE = "not included"  # reason prefix for rows failing an inclusion criterion
+ROW_ID = "row number"  # how patients are identified without an id_column
 
 
 @dataclass
@@ -48,7 +51,9 @@ def clean_cohort(raw: pd.DataFrame, cfg: DataConfig, shown: str) -> CleanResult:
     """Validate and type one raw cohort. ``shown`` names its source file in messages.
 
     ``raw`` has one row per patient and the ``_row`` column (1-based source row numbers),
-    which is how errors point into the file.
+    which is how errors point into the file. Order: types, units and dates; inclusion
+    criteria (rows not eligible leave before their values are judged); derived targets;
+    ranges and categories; rows with no outcome.
     """
     frame = raw.set_index(ROW, drop=True)
     frame.index.name = None
@@ -57,43 +62,52 @@ def clean_cohort(raw: pd.DataFrame, cfg: DataConfig, shown: str) -> CleanResult:
     frame = _normalise(frame, cfg)
     typed, fails = schema.validate(schema.type_schema(cfg), frame)
     _raise_fatal(fails, cfg, shown)
-    typed = _convert_units(typed, cfg)
-
-    _, fails = schema.validate(schema.value_schema(cfg), typed)
-    _raise_fatal(fails, cfg, shown)
+    typed = _parse_dates(_convert_units(typed, cfg), cfg, shown)
 
     reasons = pd.Series(pd.NA, index=typed.index, dtype=object)
+    for name, text in cfg.include.items():
+        met = expressions.evaluate(expressions.parse(text, scopes.include_scope(cfg)), typed)
+        reasons[(met != 1) & reasons.isna()] = f"{INCLUDE}: {name} ({text})"
+    eligible = typed.loc[reasons.isna()].copy()
+    if eligible.empty:
+        raise UserError(f"{shown}: no row meets the inclusion criteria (include: {cfg.include})")
+    eligible = _derived_targets(eligible, cfg)
+
+    _, fails = schema.validate(schema.value_schema(cfg), eligible)
+    _raise_fatal(fails, cfg, shown)
     for failure in fails:  # only droppable failures are left
         why = f"{failure.column}: {failure.description}"
         unset = reasons.loc[failure.rows].isna()
         reasons.loc[unset[unset].index] = why
-    dropped_invalid = int(reasons.notna().sum())
+    dropped_invalid = len(eligible) - int(reasons.loc[eligible.index].isna().sum())
     limit = cfg.cleaning.max_dropped_fraction
-    if dropped_invalid > limit * rows_in:
+    if dropped_invalid > limit * len(eligible):
         worst = max(fails, key=lambda f: len(f.rows))
         raise UserError(
-            f"{shown}: {dropped_invalid} of {rows_in} rows ({dropped_invalid / rows_in:.0%}) have "
+            f"{shown}: {dropped_invalid} of {len(eligible)} rows "
+            f"({dropped_invalid / len(eligible):.0%}) have "
             f"invalid values, more than cleaning.max_dropped_fraction={limit:g} allows to drop; "
             f"column {worst.column!r}: {plural(len(worst.rows), 'value')} {worst.description} "
             f"({rows_text(worst.rows, worst.values)})"
         )
 
-    typed = _binary_targets(typed, cfg)
+    typed = _binary_targets(eligible, cfg).reindex(typed.index)
     targets = list(cfg.targets)
     no_target = typed[targets].isna().all(axis=1) & reasons.isna()
     reasons[no_target] = NO_TARGET
 
     keep = reasons.isna()
     clean = typed.loc[keep, _output_columns(cfg)].copy()
-    clean[cfg.id_column] = clean[cfg.id_column].astype(str)
+    if cfg.id_column:
+        clean[cfg.id_column] = clean[cfg.id_column].astype(str)
     clean = clean.reset_index(drop=True)
 
     excluded = reasons[~keep]
-    counts = excluded.value_counts(sort=False)
     report = {
         "source": shown,
+        "id": cfg.id_column or ROW_ID,
         "rows_in": rows_in,
-        "excluded": {str(k): int(v) for k, v in counts.items()},
+        "excluded": _flow(excluded, cfg),
         "excluded_total": int((~keep).sum()),
         "rows_out": len(clean),
         "missing": {c: int(clean[c].isna().sum()) for c in _output_columns(cfg)},
@@ -103,11 +117,52 @@ def clean_cohort(raw: pd.DataFrame, cfg: DataConfig, shown: str) -> CleanResult:
     return CleanResult(clean, report, exclusions)
 
 
+def _flow(excluded: pd.Series, cfg: DataConfig) -> dict[str, int]:
+    """Rows excluded per reason, in CONSORT order: each inclusion criterion (also when it
+    excludes nobody), then invalid values, then rows with no outcome."""
+    counts = excluded.value_counts(sort=False)
+    flow = {f"{INCLUDE}: {n} ({text})": 0 for n, text in cfg.include.items()}
+    flow |= {str(k): int(v) for k, v in counts.items() if str(k).startswith(INCLUDE)}
+    flow |= {str(k): int(v) for k, v in counts.items() if k not in flow and k != NO_TARGET}
+    if NO_TARGET in counts:
+        flow[NO_TARGET] = int(counts[NO_TARGET])
+    return flow
+
+
+def _parse_dates(frame: pd.DataFrame, cfg: DataConfig, shown: str) -> pd.DataFrame:
+    """Date columns as datetimes, read with their declared ``format``; a date that does not
+    fit the format is an error naming the rows."""
+    for name, fmt in cfg.date_formats.items():
+        text = schema.to_text(frame[name])
+        parsed = pd.to_datetime(text, format=fmt, errors="coerce")
+        bad = parsed.isna() & text.notna()
+        if bad.any():
+            rows = list(frame.index[bad])
+            raise UserError(
+                f"{shown}: column {name!r}: {plural(len(rows), 'value')} not a date in format "
+                f"{fmt!r} ({rows_text(rows, list(text[bad]))}); set columns.{name}.format"
+            )
+        frame[name] = parsed
+    return frame
+
+
+def _derived_targets(frame: pd.DataFrame, cfg: DataConfig) -> pd.DataFrame:
+    """Targets with ``expr``, in config order: a number (regression) or 1.0/0.0 (binary),
+    missing where an input is missing. Row by row: nothing is fitted."""
+    for name, spec in cfg.targets.items():
+        if spec.expr is not None:
+            expr = expressions.parse(spec.expr, scopes.target_scope(cfg, name))
+            frame[name] = expressions.evaluate(expr, frame)
+    return frame
+
+
 def _normalise(frame: pd.DataFrame, cfg: DataConfig) -> pd.DataFrame:
     """Text cells as the config means them: trimmed, decimal comma read, categories canonical."""
     out = frame.copy()
     decimal = cfg.source.csv.decimal
     for name in schema.numeric_columns(cfg):
+        if name not in out.columns:  # a derived target, computed later
+            continue
         col = out[name]
         if not pd.api.types.is_numeric_dtype(col):
             text = col.astype("string").str.strip()
@@ -116,7 +171,8 @@ def _normalise(frame: pd.DataFrame, cfg: DataConfig) -> pd.DataFrame:
             out[name] = text.astype(object).where(text.notna() & (text != ""), np.nan)
     for name, spec in schema.categorical_columns(cfg).items():
         out[name] = schema.category_text(out[name], spec)
-    out[cfg.id_column] = schema.to_text(out[cfg.id_column])
+    if cfg.id_column:
+        out[cfg.id_column] = schema.to_text(out[cfg.id_column])
     if cfg.site_column:
         out[cfg.site_column] = schema.to_text(out[cfg.site_column])
     return out
@@ -132,7 +188,7 @@ def _convert_units(frame: pd.DataFrame, cfg: DataConfig) -> pd.DataFrame:
 def _raise_fatal(fails: list[schema.Failure], cfg: DataConfig, shown: str) -> None:
     """Raise for the first failure the config does not allow to drop (in column order)."""
     specs = schema.numeric_columns(cfg) | schema.categorical_columns(cfg)
-    order = {name: i for i, name in enumerate([cfg.id_column, *specs])}
+    order = {name: i for i, name in enumerate([cfg.id_column or ROW_ID, *specs])}
     fatal = [
         f for f in fails if f.droppable_by is None or specs[f.column].on_out_of_range != "drop"
     ]
@@ -158,7 +214,7 @@ def _raise_fatal(fails: list[schema.Failure], cfg: DataConfig, shown: str) -> No
 def _binary_targets(frame: pd.DataFrame, cfg: DataConfig) -> pd.DataFrame:
     """Binary targets as 1.0 (the configured positive value), 0.0, or NaN."""
     for name, spec in cfg.targets.items():
-        if spec.kind == "binary":
+        if spec.kind == "binary" and spec.expr is None:
             positive = schema.as_text(spec.positive)
             col = frame[name]
             frame[name] = np.where(col.isna(), np.nan, (col == positive).astype(float))
@@ -166,8 +222,10 @@ def _binary_targets(frame: pd.DataFrame, cfg: DataConfig) -> pd.DataFrame:
 
 
 def _output_columns(cfg: DataConfig) -> list[str]:
+    """id (if any), site, features, targets, then the other columns (for expressions)."""
+    ids = [cfg.id_column] if cfg.id_column else []
     site = [cfg.site_column] if cfg.site_column else []
-    return [cfg.id_column, *site, *cfg.features, *cfg.targets]
+    return [*ids, *site, *cfg.features, *cfg.targets, *cfg.columns]
 
 
 # -- reports ------------------------------------------------------------------------------
@@ -176,6 +234,12 @@ def flow_markdown(reports: dict[str, dict[str, Any]], cfg: DataConfig) -> str:
     lines = [f"# Cleaning report: {cfg.name}", ""]
     for cohort, rep in reports.items():
         lines += [f"## {cohort.capitalize()} cohort", "", f"Source: `{rep['source']}`", ""]
+        if rep.get("id") == ROW_ID:
+            lines += [
+                "No id column: each row is one patient, known by its row number in the "
+                "source file (`source_row` in cleaning_exclusions.csv).",
+                "",
+            ]
         lines.append(f"- Rows in: **{rep['rows_in']}**")
         if rep["excluded"]:
             lines.append(f"- Excluded: **{rep['excluded_total']}**")

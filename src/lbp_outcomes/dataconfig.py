@@ -1,22 +1,32 @@
 """The data-config format: one YAML file in conf/data/ describes one cohort.
 
 A data config says where the cohort's files are (or that it is synthetic), which column
-holds the patient id and the site, every feature with its type and valid values, every
-target with its kind, optional MCIC (minimal clinically important change) definitions that
-derive binary responder targets, and optional row-wise derived features. It is validated
-strictly (unknown keys are errors, so a typo never silently does nothing) before any stage
-does work. See the README section "Bring your own cohort" for a worked example.
+holds the patient id (optional) and the site, every feature with its type and valid values,
+every target with its kind (read from the file, or derived by an expression), other columns
+that only feed expressions (dates, follow-up scores), inclusion criteria on rows, optional
+MCIC (minimal clinically important change) definitions that derive binary responder
+targets, and optional row-wise derived features. It is validated strictly (unknown keys are
+errors, so a typo never silently does nothing) and every expression is parsed and checked
+(:mod:`lbp_outcomes.expressions`) before any stage reads data. See the README section
+"Bring your own cohort" for a worked example.
 """
 
 from __future__ import annotations
 
 import codecs
+import posixpath
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from lbp_outcomes.expressions import scopes
+
 # NumPy's legacy RandomState and scikit-learn's random_state take 0 <= seed < 2**32.
 MAX_SEED = 2**32 - 1
+
+#: Target kinds people declare for censored outcomes; refused with one clear line.
+CENSORED_KINDS = {"survival", "time_to_event", "time-to-event", "censored", "cox"}
+CENSORED_KEYS = {"event", "censored", "censoring", "status", "time"}
 
 
 class _Strict(BaseModel):
@@ -64,6 +74,16 @@ class Feature(Column):
 
     type: Literal["numeric", "categorical", "ordinal"]
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_dates(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("type") == "date" and cls is Feature:
+            raise ValueError(
+                "a date is not a model input: declare it under `columns:` (type: date) and "
+                "derive an interval from it in `derived:`, e.g. days_between(start, end)"
+            )
+        return data
+
     @model_validator(mode="after")
     def _consistent(self) -> Feature:
         if self.type == "numeric":
@@ -79,15 +99,51 @@ class Feature(Column):
         return self
 
 
+class OtherColumn(Feature):
+    """A column read and checked but neither a model input nor a target: it only feeds
+    expressions (derived features and targets, inclusion criteria). ``date``: parsed with
+    ``format`` (strftime codes, or ``ISO8601``), used through ``days_between``."""
+
+    type: Literal["numeric", "categorical", "ordinal", "date"]  # type: ignore[assignment]
+    format: str = "ISO8601"
+
+    @model_validator(mode="after")
+    def _consistent(self) -> OtherColumn:
+        if self.type != "date":
+            if self.format != "ISO8601":
+                raise ValueError("`format` is for date columns only")
+            return Feature._consistent(self)  # type: ignore[arg-type, return-value]
+        if self.values is not None or self.range is not None or self.convert or self.integer:
+            raise ValueError("a date column takes `format` only, not values/range/convert")
+        return self
+
+
 class Target(Column):
     """An outcome to predict. regression: a number; binary: two values, ``positive`` is the
-    event (stored as 1 after cleaning, the other value as 0)."""
+    event (stored as 1 after cleaning, the other value as 0). With ``expr`` the target is
+    derived row by row from other columns instead of read from the file: a number for a
+    regression target (e.g. a change score), a condition for a binary one (true = event)."""
 
     kind: Literal["regression", "binary"]
     positive: Any = 1
+    expr: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _not_censored(cls, data: Any) -> Any:
+        if isinstance(data, dict) and (
+            str(data.get("kind", "")).lower() in CENSORED_KINDS or CENSORED_KEYS & set(data)
+        ):
+            raise ValueError(
+                "censored (time-to-event) outcomes are not supported yet; model the event "
+                "by a fixed time as a binary target (see README, Bring your own cohort)"
+            )
+        return data
 
     @model_validator(mode="after")
     def _consistent(self) -> Target:
+        if self.expr is not None and (self.convert is not None or self.values is not None):
+            raise ValueError("a derived target (`expr`) takes no `values` or `convert`")
         if self.kind == "binary":
             if self.range is not None or self.convert is not None:
                 raise ValueError("a binary target takes `values` and `positive`, not range/convert")
@@ -118,8 +174,9 @@ class Mcic(_Strict):
 
 
 class Derived(_Strict):
-    """A row-wise derived feature: ``expr`` (pandas ``DataFrame.eval`` arithmetic over
-    columns, e.g. ``frequency * duration``) or ``function`` (a name in
+    """A row-wise derived feature: ``expr`` (an expression over features, other columns and
+    earlier derived features, e.g. ``frequency * duration``; grammar in
+    :mod:`lbp_outcomes.expressions`) or ``function`` (a name in
     lbp_outcomes.derived.FUNCTIONS) with ``args`` mapping its parameters to column names and
     ``options`` holding its other keyword arguments."""
 
@@ -214,6 +271,12 @@ class CsvOptions(_Strict):
         return value
 
 
+OUTSIDE = (
+    "give a path relative to the project root; to use a file kept elsewhere, link it "
+    "(ln -s /path/to/file.csv data/source/file.csv) and give data/source/file.csv"
+)
+
+
 class Source(_Strict):
     """Where the cohort comes from: ``synthetic`` (generated), or files. Files: a
     ``development`` file plus either an ``external`` file or ``external_sites`` (values of
@@ -227,6 +290,31 @@ class Source(_Strict):
     external_sites: list[str] = Field(default_factory=list)
     format: Literal["auto", "csv", "parquet"] = "auto"
     csv: CsvOptions = CsvOptions()
+
+    @field_validator("external_sites", mode="before")
+    @classmethod
+    def _site_text(cls, value: Any) -> Any:
+        """Site codes may be numbers (``[1, 2]``): compared as text, 1 and 1.0 as "1"."""
+        if not isinstance(value, list):
+            return value
+        return [
+            str(int(v)) if isinstance(v, int | float) and float(v).is_integer() else str(v)
+            for v in value
+        ]
+
+    @field_validator("development", "external")
+    @classmethod
+    def _inside(cls, value: str | None) -> str | None:
+        """Paths stay in the project (checked again on the real file system at read time)."""
+        if value is None:
+            return value
+        if "\x00" in value or not value.strip():
+            raise ValueError("not a usable path")
+        if value.startswith(("/", "\\", "~")) or (len(value) > 1 and value[1] == ":"):
+            raise ValueError(f"{value!r} is outside the project: {OUTSIDE}")
+        if posixpath.normpath(value.replace("\\", "/")).split("/")[0] == "..":
+            raise ValueError(f"{value!r} is outside the project: {OUTSIDE}")
+        return value
 
     @model_validator(mode="after")
     def _one_source(self) -> Source:
@@ -283,15 +371,23 @@ class Cleaning(_Strict):
 
 
 class DataConfig(_Strict):
-    """One cohort. Feature, target, MCIC and derived names must be distinct."""
+    """One cohort. Feature, target, column, MCIC and derived names must be distinct.
+
+    ``id_column`` is optional: without one, each row is a patient and is known by its row
+    number in the source file. ``include`` holds inclusion criteria ({name: condition});
+    a row stays only where every condition is true, and the cleaning report counts the
+    rows each one excludes.
+    """
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     description: str = ""
     source: Source
-    id_column: str
+    id_column: str | None = None
     site_column: str | None = None
     features: dict[str, Feature] = Field(min_length=1)
     targets: dict[str, Target] = Field(default_factory=dict)
+    columns: dict[str, OtherColumn] = Field(default_factory=dict)
+    include: dict[str, str] = Field(default_factory=dict)
     mcic: dict[str, Mcic] = Field(default_factory=dict)
     derived: dict[str, Derived] = Field(default_factory=dict)
     cleaning: Cleaning = Cleaning()
@@ -301,10 +397,11 @@ class DataConfig(_Strict):
     @model_validator(mode="after")
     def _names(self) -> DataConfig:
         groups = {
-            "id_column": [self.id_column],
+            "id_column": [self.id_column] if self.id_column else [],
             "site_column": [self.site_column] if self.site_column else [],
             "features": list(self.features),
             "targets": list(self.targets),
+            "columns": list(self.columns),
             "mcic": list(self.mcic),
             "derived": list(self.derived),
         }
@@ -337,7 +434,23 @@ class DataConfig(_Strict):
             for column in d.args.values():
                 if column not in known:
                     raise ValueError(f"derived.{name}.args: {column!r} is not a feature")
+        scopes.check_config(self)
         return self
+
+    @property
+    def read_targets(self) -> list[str]:
+        """Targets read from the source file (not derived by ``expr``)."""
+        return [t for t, spec in self.targets.items() if spec.expr is None]
+
+    @property
+    def prediction_inputs(self) -> list[str]:
+        """Columns a new patient needs: the features, and the other columns that derived
+        features read (e.g. the dates of a date interval)."""
+        return list(self.features) + scopes.derived_inputs(self)
+
+    @property
+    def date_formats(self) -> dict[str, str]:
+        return {n: c.format for n, c in self.columns.items() if c.type == "date"}
 
     # -- what later stages need ---------------------------------------------------------
     @property

@@ -3,8 +3,8 @@
 Each function takes whole columns (pandas Series, one value per patient) plus keyword
 options from the config and returns one Series of the same length. Nothing here is fitted:
 a derived value depends on its own row only, so computing it before the CV split leaks
-nothing. Arithmetic derivations (ratios, sums, unit changes) need no function here; the data
-config writes them as ``expr`` (pandas ``DataFrame.eval``).
+nothing. Arithmetic derivations (ratios, sums, unit changes, days between dates) need no
+function here; the data config writes them as ``expr`` (:mod:`lbp_outcomes.expressions`).
 """
 
 from __future__ import annotations

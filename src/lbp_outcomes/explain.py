@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 import textwrap
 import warnings
 from collections.abc import Callable, Iterator
@@ -56,6 +55,8 @@ from lbp_outcomes.atomic import Outputs, to_json_text
 from lbp_outcomes.config import FamilyConfig, Params
 from lbp_outcomes.dataconfig import DataConfig
 from lbp_outcomes.errors import UserError
+from lbp_outcomes.expressions import parse
+from lbp_outcomes.expressions.scopes import derived_scope
 from lbp_outcomes.models.families import derive_seed, predict
 from lbp_outcomes.models.preprocess import FeatureSpec, source_feature
 from lbp_outcomes.tracking import Tracker, read_parent_run
@@ -329,17 +330,13 @@ def _global_numpy_seed(seed: int) -> Iterator[None]:
 # -- groups --------------------------------------------------------------------------------
 def derived_sources(cfg: DataConfig, name: str) -> list[str]:
     """The columns a derived feature is computed from: its ``args`` (function) or the
-    identifiers in its ``expr`` that are feature or derived columns."""
+    columns its ``expr`` reads that are feature or derived columns."""
     spec = cfg.derived[name]
     known = set(cfg.features) | set(cfg.derived)
     if spec.expr is None:
         return [c for c in spec.args.values() if c in known]
-    found = []
-    for quoted, bare in re.findall(r"`([^`]+)`|([A-Za-z_]\w*)", spec.expr):
-        column = quoted or bare
-        if column in known and column != name and column not in found:
-            found.append(column)
-    return found
+    used = parse(spec.expr, derived_scope(cfg, name)).columns  # checked at validation
+    return [c for c in used if c in known and c != name]
 
 
 def feature_groups(cfg: DataConfig, columns: list[str]) -> dict[str, list[str]]:

@@ -1,10 +1,11 @@
 """Feature-engineering stage: row-wise derived features and MCIC responder targets.
 
 Inputs: data/clean/{cohort}.parquet. Outputs: data/features/{cohort}.parquet with the
-clean columns plus every ``derived`` feature and every ``mcic`` target of the data config.
+clean columns (less the config's other ``columns``) plus every ``derived`` feature and every
+``mcic`` target of the data config.
 
-Everything here is a function of one patient's own row (ratios, sums, the LET fit type,
-improvement >= threshold), so it can be computed once before cross-validation without
+Everything here is a function of one patient's own row (ratios, sums, intervals between
+dates, the LET fit type, improvement >= threshold), so it can be computed once before cross-validation without
 leaking anything between folds. Whatever is *fitted* (imputation, encoding, scaling) lives
 in the model pipelines and is fitted inside the training folds.
 """
@@ -16,12 +17,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lbp_outcomes import paths
+from lbp_outcomes import expressions, paths
 from lbp_outcomes.atomic import Outputs
 from lbp_outcomes.config import COHORTS, Params
 from lbp_outcomes.dataconfig import DataConfig
 from lbp_outcomes.derived import FUNCTIONS
 from lbp_outcomes.errors import UserError, did_you_mean
+from lbp_outcomes.expressions import scopes
 
 
 def add_derived(frame: pd.DataFrame, cfg: DataConfig) -> pd.DataFrame:
@@ -30,10 +32,9 @@ def add_derived(frame: pd.DataFrame, cfg: DataConfig) -> pd.DataFrame:
     for name, spec in cfg.derived.items():
         where = f"conf/data/{cfg.name}.yaml: derived.{name}"
         if spec.expr is not None:
-            try:
-                values = out.eval(spec.expr, engine="python")
-            except Exception as exc:  # pandas raises many types for a bad expression
-                raise UserError(f"{where}.expr {spec.expr!r}: {exc}") from None
+            # checked when the config was validated: this walks a whitelisted tree, no eval
+            expr = expressions.parse(spec.expr, scopes.derived_scope(cfg, name))
+            values = expressions.evaluate(expr, out, cfg.date_formats)
         else:
             function = FUNCTIONS.get(spec.function or "")
             if function is None:
@@ -78,7 +79,10 @@ def add_mcic(frame: pd.DataFrame, cfg: DataConfig) -> pd.DataFrame:
 
 
 def build(frame: pd.DataFrame, cfg: DataConfig) -> pd.DataFrame:
-    return add_mcic(add_derived(frame, cfg), cfg)
+    """Model-ready cohort: the other columns (dates, follow-up scores) only feed the
+    expressions and are left out, so no later stage can take them for inputs."""
+    built = add_mcic(add_derived(frame, cfg), cfg)
+    return built.drop(columns=[c for c in cfg.columns if c in built.columns])
 
 
 def run(params: Params, root: Path) -> dict[str, int]:

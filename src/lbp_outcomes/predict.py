@@ -86,11 +86,11 @@ def _from_json(text: str, shown: str) -> pd.DataFrame:
 def validate_patients(frame: pd.DataFrame, cfg: DataConfig, shown: str) -> pd.DataFrame:
     """Type and range-check the features exactly as cleaning does; no row is dropped here:
     every problem is an error naming the patient row. Returns the typed feature frame."""
-    missing = [c for c in cfg.features if c not in frame.columns]
+    missing = [c for c in cfg.prediction_inputs if c not in frame.columns]
     if missing:
         hints = "; ".join(f"{c!r}{did_you_mean(c, frame.columns)}" for c in missing)
         raise UserError(f"{shown}: missing feature column{'s' if len(missing) > 1 else ''} {hints}")
-    columns = list(cfg.features)
+    columns = cfg.prediction_inputs
     data = frame[columns].copy()
     data.index = pd.RangeIndex(1, len(data) + 1)  # patient rows, 1-based
     for name in schema.numeric_columns(cfg):

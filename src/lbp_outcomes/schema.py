@@ -43,16 +43,20 @@ class Failure:
 
 
 def numeric_columns(cfg: DataConfig) -> dict[str, Column]:
+    """Numeric features, regression targets (derived ones too) and other numeric columns."""
     cols: dict[str, Column] = {n: f for n, f in cfg.features.items() if f.type == "numeric"}
     cols.update({n: t for n, t in cfg.targets.items() if t.kind == "regression"})
+    cols.update({n: c for n, c in cfg.columns.items() if c.type == "numeric"})
     return cols
 
 
 def categorical_columns(cfg: DataConfig) -> dict[str, Feature | Target]:
+    """Categorical/ordinal features and other columns, binary targets read from the file."""
     cols: dict[str, Feature | Target] = {
         n: f for n, f in cfg.features.items() if f.type != "numeric"
     }
-    cols.update({n: t for n, t in cfg.targets.items() if t.kind == "binary"})
+    cols.update({n: t for n, t in cfg.targets.items() if t.kind == "binary" and t.expr is None})
+    cols.update({n: c for n, c in cfg.columns.items() if c.type in ("categorical", "ordinal")})
     return cols
 
 
@@ -78,12 +82,16 @@ def as_text(value: object) -> str:
 
 def type_schema(cfg: DataConfig, columns: list[str] | None = None) -> pa.DataFrameSchema:
     """Pass 1: numeric columns must be readable as numbers (coerced to float64)."""
-    wanted = set(columns) if columns is not None else None
+    wanted = (
+        set(columns)
+        if columns is not None
+        else set(cfg.read_targets) | {n for n in numeric_columns(cfg) if n not in cfg.targets}
+    )  # derived targets do not exist yet
     return pa.DataFrameSchema(
         {
             name: pa.Column(float, coerce=True, nullable=True)
             for name in numeric_columns(cfg)
-            if wanted is None or name in wanted
+            if name in wanted
         },
         strict=False,
     )
@@ -111,7 +119,7 @@ def value_schema(
     """Pass 2: ranges, whole numbers, allowed categories, unique patient ids."""
     wanted = set(columns) if columns is not None else None
     spec: dict[str, pa.Column] = {}
-    if with_id:
+    if with_id and cfg.id_column:
         spec[cfg.id_column] = pa.Column(str, nullable=False, unique=True, coerce=True)
     for name, col in numeric_columns(cfg).items():
         if wanted is None or name in wanted:

@@ -14,18 +14,29 @@ from pathlib import Path
 import pandas as pd
 
 from lbp_outcomes.cohort import checks
-from lbp_outcomes.dataconfig import DataConfig
+from lbp_outcomes.dataconfig import OUTSIDE, DataConfig
 from lbp_outcomes.errors import UserError, did_you_mean
+from lbp_outcomes.schema import to_text
 
 ROW = "_row"  # 1-based data-row number in the source file (the header is not counted)
 
 
 def required_columns(cfg: DataConfig) -> list[str]:
-    """Columns a source file must have, in config order."""
-    columns = [cfg.id_column]
+    """Columns a source file must have, in config order (derived targets are computed)."""
+    columns = [cfg.id_column] if cfg.id_column else []
     if cfg.site_column:
         columns.append(cfg.site_column)
-    return columns + list(cfg.features) + list(cfg.targets)
+    return columns + list(cfg.features) + cfg.read_targets + list(cfg.columns)
+
+
+def inside_project(root: Path, shown: str, key: str) -> Path:
+    """``root / shown`` if its folder is really inside the project (symlinked folders are
+    resolved; the file itself may be a symlink: the documented way to use files kept
+    elsewhere). Anything else is a :class:`UserError` naming the config key."""
+    path = root / shown
+    if not path.parent.resolve().is_relative_to(root.resolve()):
+        raise UserError(f"source.{key}: {shown!r} is outside the project: {OUTSIDE}")
+    return path
 
 
 def file_format(path: Path, cfg: DataConfig, shown: str) -> str:
@@ -115,9 +126,10 @@ def missing_codes(frame: pd.DataFrame, cfg: DataConfig, fmt: str) -> pd.DataFram
     return frame
 
 
-def load(root: Path, rel: str, cfg: DataConfig) -> pd.DataFrame:
-    """One source file (``rel``: its path from the project root), declared columns only."""
-    path = root / rel
+def load(root: Path, rel: str, cfg: DataConfig, key: str) -> pd.DataFrame:
+    """One source file (``rel``: its path from the project root, given as ``source.<key>``),
+    declared columns only."""
+    path = inside_project(root, rel, key)
     frame = select_columns(read_table(path, cfg, rel), cfg, rel)
     return missing_codes(frame, cfg, file_format(path, cfg, rel))
 
@@ -128,14 +140,14 @@ def ingest(cfg: DataConfig, root: Path) -> dict[str, tuple[pd.DataFrame, str]]:
     src = cfg.source
     assert src.development is not None
     shown = src.development
-    development = load(root, shown, cfg)
+    development = load(root, shown, cfg, "development")
     cohorts = {"development": (development, shown)}
     if src.external:
-        ext = load(root, src.external, cfg)
+        ext = load(root, src.external, cfg, "external")
         cohorts["external"] = (ext, src.external)
     elif src.external_sites:
-        site = development[cfg.site_column].astype("string").str.strip()
-        found = sorted(site.dropna().unique())
+        site = to_text(development[cfg.site_column])
+        found = sorted(site.dropna().unique(), key=str)
         unknown = [s for s in src.external_sites if s not in found]
         if unknown:
             raise UserError(
