@@ -284,11 +284,15 @@ def test_a_synthetic_training_cohort_is_announced():
          Performance("external", "calibration_slope", 0.551, 0.44, 0.998)]
     )  # fmt: skip
     trained = {"text": "let (SYNTHETIC ...)", "synthetic": True, "data_config": "let_synthetic"}
-    raw = pd.DataFrame({"mcic_probability": [0.5]})
-    lines = summary_lines(present(raw, None, None, [[]], [out], trained, None))
+    raw = pd.DataFrame({"mcic_probability": [0.5, 1.0]})
+    lines = summary_lines(present(raw, None, None, [[], []], [out], trained, None))
     assert lines[0].startswith("WARNING: the models were trained on a SYNTHETIC cohort")
     assert "let_synthetic" in lines[0] and "not for clinical use" in lines[0]
     assert lines[1] == "NRS improved by ≥ 2 points: Random forest, registry v3 (lbp-outcomes.x.mcic)"
-    assert lines[2] == "  CV: AUROC 0.971 [0.960, 0.980]"
+    assert lines[2] == (
+        "  warning: probability exactly 0 or 1 for 1 of 2 patients: the model is saturated, "
+        "not certain (see its calibration slope)"
+    )
+    assert lines[3] == "  CV: AUROC 0.971 [0.960, 0.980]"
     # 0.998 is not rounded to 1.00: the interval does not reach 1
-    assert lines[3] == "  external: calibration slope 0.551 [0.440, 0.998]"
+    assert lines[4] == "  external: calibration slope 0.551 [0.440, 0.998]"

@@ -267,6 +267,14 @@ def summary_lines(result: Presented) -> list[str]:
         )
     for out in result.outcomes:
         lines.append(f"{out.label}: {out.model.short} ({out.model.registered_name})")
+        if out.kind == "binary":
+            certain = int(result.table[f"{out.target}_probability"].isin([0.0, 1.0]).sum())
+            if certain:
+                lines.append(
+                    f"  warning: probability exactly 0 or 1 for {certain} of "
+                    f"{len(result.table)} patients: the model is saturated, not certain "
+                    "(see its calibration slope)"
+                )
         for where in ("CV", "external"):
             stats = [p for p in out.model.performance if p.where == where]
             if stats:
