@@ -59,6 +59,7 @@ def test_predict_help_lists_inputs_columns_json_and_an_example(capsys):
         "trained on",
         "SYNTHETIC",
         "--output",
+        "text: one block per patient",
         "lbp-outcomes predict --input patients.csv",
     ):
         assert fragment in text, fragment

@@ -257,12 +257,12 @@ def test_intervals_are_clipped_to_the_declared_range_and_numbers_rounded():
     assert table["mcic_probability"].tolist() == [0.99996, 0.235, 0.0004]
     text = to_csv(result)
     assert text.splitlines()[0] == (
-        "row,\"missing in the input, imputed by the model\","
+        'row,"missing in the input, imputed by the model",'
         "Disability after treatment: predicted,Disability after treatment: 90% interval lower,"
         "Disability after treatment: 90% interval upper,Disability after treatment: model,"
         "ODI improved by ≥ 6 points: probability,ODI improved by ≥ 6 points: model,trained on"
     )
-    assert "22.7,0.0,40.1,\"Random forest, registry v3\"" in text
+    assert '22.7,0.0,40.1,"Random forest, registry v3"' in text
     assert "22.748" not in text
 
 
@@ -288,7 +288,9 @@ def test_a_synthetic_training_cohort_is_announced():
     lines = summary_lines(present(raw, None, None, [[], []], [out], trained, None))
     assert lines[0].startswith("WARNING: the models were trained on a SYNTHETIC cohort")
     assert "let_synthetic" in lines[0] and "not for clinical use" in lines[0]
-    assert lines[1] == "NRS improved by ≥ 2 points: Random forest, registry v3 (lbp-outcomes.x.mcic)"
+    assert (
+        lines[1] == "NRS improved by ≥ 2 points: Random forest, registry v3 (lbp-outcomes.x.mcic)"
+    )
     assert lines[2] == (
         "  warning: probability exactly 0 or 1 for 1 of 2 patients: the model is saturated, "
         "not certain (see its calibration slope)"
@@ -296,3 +298,36 @@ def test_a_synthetic_training_cohort_is_announced():
     assert lines[3] == "  CV: AUROC 0.971 [0.960, 0.980]"
     # 0.998 is not rounded to 1.00: the interval does not reach 1
     assert lines[4] == "  external: calibration slope 0.551 [0.440, 0.998]"
+
+
+def test_text_for_a_terminal(project, capsys, tmp_path):
+    path = tmp_path / "gaps.csv"
+    path.write_text(PATIENTS.replace("N2,52,31,M", "N2,52,,M"))
+    code, out, _ = predict(project, capsys, "--input", str(path), "--format", "text")
+    assert code == 0
+    blocks = out.strip().split("\n\n")
+    assert blocks[0].startswith("Trained on: small (development cohort")
+    assert blocks[2].splitlines()[0] == "Patient 2 (pid N2); imputed: bmi"
+    pain, responder = blocks[2].splitlines()[1:]
+    assert pain.split()[:4] == ["Pain", "after", "treatment", "(NRS"]
+    assert "90% interval" in pain and responder.endswith("% probability")
+
+
+def test_percent_keeps_the_rounding_of_the_csv():
+    from lbp_outcomes.predict_text import percent
+
+    assert [percent(p) for p in (0.98, 0.999, 0.9996, 0.0004, 1.0)] == [
+        "98.0%", "99.9%", "99.96%", "0.04%", "100.0%"
+    ]  # fmt: skip
+
+
+def test_output_format_follows_the_extension_or_the_terminal(monkeypatch):
+    import sys
+
+    from lbp_outcomes.predict import output_format
+
+    assert output_format("x.JSON") == "json" and output_format("x.txt") == "text"
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    assert output_format(None) == "text"
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: False)
+    assert output_format(None) == "csv"  # piped: machine-readable

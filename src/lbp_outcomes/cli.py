@@ -91,7 +91,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     predict.add_argument("--output", help="write here (.csv or .json) instead of standard output")
     predict.add_argument(
-        "--format", choices=["csv", "json"], help="output format (default: from --output, or csv)"
+        "--format",
+        choices=["csv", "json", "text"],
+        help="output format (default: from --output; on standard output, text at a "
+        "terminal, else csv)",
     )
     time_cv = command("time-cv")
     time_cv.add_argument(

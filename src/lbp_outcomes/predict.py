@@ -45,6 +45,7 @@ from lbp_outcomes.predict_output import (
     to_csv,
     to_json,
 )
+from lbp_outcomes.predict_text import to_text
 
 
 # -- input -------------------------------------------------------------------------------
@@ -67,6 +68,14 @@ def read_patients(source: str, cfg: DataConfig) -> tuple[pd.DataFrame, str]:
     options = cfg.source.model_copy(update={"format": "auto"})
     frame = read_table(path, cfg.model_copy(update={"source": options}), shown)
     return frame, shown
+
+
+def output_format(output: str | None) -> str:
+    """From the --output extension; on standard output, text for a terminal, else CSV."""
+    if output:
+        suffix = Path(output).suffix.lstrip(".").lower()
+        return "text" if suffix == "txt" else suffix
+    return "text" if sys.stdout.isatty() else "csv"
 
 
 def _from_json(text: str, shown: str) -> pd.DataFrame:
@@ -288,9 +297,9 @@ def main(args, root: Path) -> int:
     cfg = params.data
     frame, shown = read_patients(args.input, cfg)
     patients = validate_patients(frame, cfg, shown)
-    fmt = args.format or (Path(args.output).suffix.lstrip(".").lower() if args.output else "csv")
-    if fmt not in {"csv", "json"}:
-        raise UserError(f"--output {args.output}: use a .csv or .json file, or --format")
+    fmt = args.format or output_format(args.output)
+    if fmt not in {"csv", "json", "text"}:
+        raise UserError(f"--output {args.output}: use a .csv, .json or .txt file, or --format")
     champions = Champions(params, root)
     raw, outcomes = predict_frame(patients, params, champions)
     ids = frame[cfg.id_column] if cfg.id_column and cfg.id_column in frame.columns else None
@@ -303,7 +312,7 @@ def main(args, root: Path) -> int:
         champions.trained_on(cfg),
         params.conformal.level,
     )
-    text = to_csv(result) if fmt == "csv" else to_json(result)
+    text = {"csv": to_csv, "json": to_json, "text": to_text}[fmt](result)
     for line in summary_lines(result):
         print(line, file=sys.stderr)
     if args.output:
