@@ -182,6 +182,9 @@ def test_bad_json_and_missing_file(project, capsys):
     assert code == 2 and "not valid JSON" in err
     code, _, err = predict(project, capsys, "--input", "nowhere.csv")
     assert code == 2 and "nowhere.csv: file not found" in err
+    (project.root / "p.xlsx").write_text("x")
+    code, _, err = predict(project, capsys, "--input", str(project.root / "p.xlsx"))
+    assert code == 2 and "unknown file type '.xlsx'; use .csv, .parquet or .json" in err
 
 
 def test_interval_models_refuse_foreign_types(tmp_path):

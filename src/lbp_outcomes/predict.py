@@ -63,6 +63,8 @@ def read_patients(source: str, cfg: DataConfig) -> tuple[pd.DataFrame, str]:
         raise UserError(f"{shown}: the file is empty")
     if path.suffix.lower() == ".json":
         return _from_json(path.read_text(encoding="utf-8"), shown), shown
+    if path.suffix.lower() not in {".csv", ".txt", ".tsv", ".parquet", ".pq"}:
+        raise UserError(f"{shown}: unknown file type {path.suffix!r}; use .csv, .parquet or .json")
     # The data config's reading options (sep, decimal, encoding, na_values), exactly as the
     # cohort stage reads training files; the format follows this file's extension.
     options = cfg.source.model_copy(update={"format": "auto"})
