@@ -36,29 +36,73 @@ STAGES = {
 }
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Descriptions as written in cli_help.yaml (inputs, outputs, example), defaults shown."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False:  # nothing worth showing
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _help() -> dict[str, dict[str, str]]:
+    from importlib.resources import files
+
+    import yaml
+
+    return yaml.safe_load(files("lbp_outcomes").joinpath("cli_help.yaml").read_text("utf-8"))
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lbp-outcomes", description=__doc__.splitlines()[0])
+    import lbp_outcomes
+
+    parser = argparse.ArgumentParser(
+        prog="lbp-outcomes",
+        description=lbp_outcomes.__doc__.strip()
+        + "\n\nThe stage commands (cohort ... report) run in this order under `dvc repro`;"
+        "\neach reads params.yaml. The other commands work around the pipeline.",
+        epilog="`lbp-outcomes <command> --help` explains a command's inputs and outputs.",
+        formatter_class=_HelpFormatter,
+    )
+    parser.add_argument(
+        "-V", "--version", action="version", version=f"%(prog)s {lbp_outcomes.__version__}"
+    )
     parser.add_argument("-C", "--root", help="project root (default: search upwards from cwd)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="command")
-    for name, module in STAGES.items():
-        sub.add_parser(name, help=f"run the {name} stage ({module}); reads params.yaml")
-    compose = sub.add_parser("compose", help="compose conf/ with Hydra overrides into params.yaml")
+    texts = _help()
+
+    def command(name: str) -> argparse.ArgumentParser:
+        text = texts.get(name) or {}
+        return sub.add_parser(
+            name,
+            help=text.get("summary"),
+            description=text.get("description"),
+            formatter_class=_HelpFormatter,
+        )
+
+    for name in STAGES:
+        command(name)
+    compose = command("compose")
     compose.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. data=my_cohort seed=7")
-    sub.add_parser("check", help="validate params.yaml (all groups, the data config)")
-    predict = sub.add_parser("predict", help="predict outcomes for new patients (see README)")
-    predict.add_argument("--input", required=True, help="CSV/Parquet file, or one patient as JSON")
-    predict.add_argument("--output", help="write here (.csv or .json); default: standard output")
-    predict.add_argument("--format", choices=["csv", "json"], help="output format")
-    time_cv = sub.add_parser(
-        "time-cv",
-        help="time the train stage's CV alone (conf/ + overrides; writes nothing; JSON out)",
+    command("check")
+    predict = command("predict")
+    predict.add_argument(
+        "--input", required=True, help="CSV/Parquet/JSON file, or one patient as a JSON object"
     )
+    predict.add_argument("--output", help="write here (.csv or .json) instead of standard output")
+    predict.add_argument(
+        "--format",
+        choices=["csv", "json", "text"],
+        help="output format (default: from --output; on standard output, text at a "
+        "terminal, else csv)",
+    )
+    time_cv = command("time-cv")
     time_cv.add_argument(
         "overrides", nargs="*", help="Hydra overrides, e.g. executor=dask executor.dask.n_workers=2"
     )
-    ui = sub.add_parser("ui", help="start the MLflow UI on this project's store")
-    ui.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
-    ui.add_argument("--port", type=int, default=5000)
+    ui = command("ui")
+    ui.add_argument("--host", default="127.0.0.1", help="bind address (0.0.0.0 exposes it)")
+    ui.add_argument("--port", type=int, default=5000, help="port to listen on")
     return parser
 
 

@@ -64,7 +64,7 @@ from lbp_outcomes.tracking import Tracker, read_parent_run
 OUT_DIR = paths.REPORTS / "shap"
 TOP_N = 5  # the paper reports its five most influential predictors
 DECIMALS = 6
-DPI = 110
+DPI = 200  # sharp in print (the report checks >= 200)
 # Antithetic permutations per patient for the model-agnostic explainer (max_evals =
 # PERMUTATIONS x (2 x n_inputs + 1)). One forward+backward pass is already exact for models
 # with up to pairwise interactions; a second one halves the noise that inflates small mean

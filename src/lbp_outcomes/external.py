@@ -259,7 +259,10 @@ def evaluate(
     return report, frame
 
 
-def _figures(folder: Path, report: dict, preds: pd.DataFrame, cfg: DataConfig) -> None:
+def _figures(
+    folder: Path, report: dict, preds: pd.DataFrame, cfg: DataConfig, labels: dict[str, str]
+) -> None:
+    """Calibration per target (``labels``: display name per family) and the case mix."""
     for target, entry in report["targets"].items():
         part = preds[preds["target"] == target] if len(preds) else preds
         if part.empty:
@@ -275,13 +278,15 @@ def _figures(folder: Path, report: dict, preds: pd.DataFrame, cfg: DataConfig) -
                 f"{label}: calibration in the external cohort",
                 folder / f"{paths.slug(target)}.png",
                 label,
+                labels,
+                entry["champion"],
             )
         else:
             champion = part[part["family"] == entry["champion"]]
             plots.regression_calibration(
                 champion["observed"].to_numpy(),
                 champion["predicted"].to_numpy(),
-                f"{label}: {entry['champion']} in the external cohort",
+                f"{label}: {plots.family_name(entry['champion'], labels)} in the external cohort",
                 label,
                 folder / f"{paths.slug(target)}.png",
             )
@@ -316,7 +321,8 @@ def run(params: Params, root: Path) -> dict[str, Any]:
             report, preds = evaluate(params, root, manifest, dev, ext)
             if len(preds):
                 preds.to_parquet(out_dir / "predictions.parquet", index=False)
-            _figures(Path(tmp), report, preds, params.data)
+            labels = {f: spec.label or f for f, spec in params.model.items()}
+            _figures(Path(tmp), report, preds, params.data, labels)
             for png in sorted(Path(tmp).glob("*.png")):
                 (plot_dir / png.name).write_bytes(png.read_bytes())
             _print_summary(report)

@@ -7,16 +7,18 @@ registry (``models:/lbp-outcomes.<data>.<target>@champion``; no network), and re
 load from anywhere else.
 
 Input: a CSV/Parquet file, a JSON file, or one patient as a JSON object on the command
-line (``--input '{"age": 41, ...}'``). It is validated with the training schema: every
-declared feature must be present, typed and in range; a bad value is an error naming the
-patient row (1 = first patient), the column and the value. Output: CSV or JSON on standard
-output or ``--output`` (format from the extension or ``--format``).
+line (``--input '{"age": 41, ...}'``), read with the data config's CSV options. It is
+validated with the training schema: every declared feature column must be present, each
+value typed and in range; a bad value is an error naming the patient row (1 = first
+patient), the column and the value. A missing value is imputed by the champion's fitted
+pipeline, as in training, and the output says which. Output: CSV or JSON on standard
+output or ``--output`` (format from the extension or ``--format``), presented by
+:mod:`lbp_outcomes.predict_output`.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 import sys
 from pathlib import Path
@@ -26,15 +28,28 @@ import numpy as np
 import pandas as pd
 
 from lbp_outcomes import intervals, schema
+from lbp_outcomes.cohort.ingest import read_table
 from lbp_outcomes.config import Params, load_params
 from lbp_outcomes.dataconfig import DataConfig
 from lbp_outcomes.errors import UserError, did_you_mean
 from lbp_outcomes.features import add_derived
 from lbp_outcomes.models.preprocess import FeatureSpec
+from lbp_outcomes.predict_output import (
+    MISSING_VALUES,
+    ModelInfo,
+    Outcome,
+    outcome,
+    performance,
+    present,
+    summary_lines,
+    to_csv,
+    to_json,
+)
+from lbp_outcomes.predict_text import to_text
 
 
 # -- input -------------------------------------------------------------------------------
-def read_patients(source: str, root: Path) -> tuple[pd.DataFrame, str]:
+def read_patients(source: str, cfg: DataConfig) -> tuple[pd.DataFrame, str]:
     """Patients from a file or inline JSON; returns (frame of text values, name for messages)."""
     text = source.strip()
     if text.startswith(("{", "[")):
@@ -46,26 +61,23 @@ def read_patients(source: str, root: Path) -> tuple[pd.DataFrame, str]:
         raise UserError(f"{shown}: file not found")
     if path.stat().st_size == 0:
         raise UserError(f"{shown}: the file is empty")
-    suffix = path.suffix.lower()
-    if suffix == ".json":
+    if path.suffix.lower() == ".json":
         return _from_json(path.read_text(encoding="utf-8"), shown), shown
-    if suffix in {".parquet", ".pq"}:
-        frame = pd.read_parquet(path)
-    else:
-        try:
-            frame = pd.read_csv(
-                path,
-                dtype=str,
-                keep_default_na=False,
-                na_values=["", "NA", "N/A", "NaN", "nan", "."],
-                skipinitialspace=True,
-            )
-        except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-            raise UserError(f"{shown}: cannot be read as CSV: {str(exc).splitlines()[0]}") from None
-    if frame.empty:
-        raise UserError(f"{shown}: no patients (header only)")
-    frame.columns = [str(c).strip() for c in frame.columns]
+    if path.suffix.lower() not in {".csv", ".txt", ".tsv", ".parquet", ".pq"}:
+        raise UserError(f"{shown}: unknown file type {path.suffix!r}; use .csv, .parquet or .json")
+    # The data config's reading options (sep, decimal, encoding, na_values), exactly as the
+    # cohort stage reads training files; the format follows this file's extension.
+    options = cfg.source.model_copy(update={"format": "auto"})
+    frame = read_table(path, cfg.model_copy(update={"source": options}), shown)
     return frame, shown
+
+
+def output_format(output: str | None) -> str:
+    """From the --output extension; on standard output, text for a terminal, else CSV."""
+    if output:
+        suffix = Path(output).suffix.lstrip(".").lower()
+        return "text" if suffix == "txt" else suffix
+    return "text" if sys.stdout.isatty() else "csv"
 
 
 def _from_json(text: str, shown: str) -> pd.DataFrame:
@@ -85,7 +97,8 @@ def _from_json(text: str, shown: str) -> pd.DataFrame:
 
 def validate_patients(frame: pd.DataFrame, cfg: DataConfig, shown: str) -> pd.DataFrame:
     """Type and range-check the features exactly as cleaning does; no row is dropped here:
-    every problem is an error naming the patient row. Returns the typed feature frame."""
+    every problem is an error naming the patient row. A missing value is no problem (the
+    champion's pipeline imputes it, as in training). Returns the typed feature frame."""
     missing = [c for c in cfg.prediction_inputs if c not in frame.columns]
     if missing:
         hints = "; ".join(f"{c!r}{did_you_mean(c, frame.columns)}" for c in missing)
@@ -93,9 +106,12 @@ def validate_patients(frame: pd.DataFrame, cfg: DataConfig, shown: str) -> pd.Da
     columns = cfg.prediction_inputs
     data = frame[columns].copy()
     data.index = pd.RangeIndex(1, len(data) + 1)  # patient rows, 1-based
+    decimal = cfg.source.csv.decimal
     for name in schema.numeric_columns(cfg):
         if name in columns and not pd.api.types.is_numeric_dtype(data[name]):
             text = data[name].astype("string").str.strip()
+            if decimal != ".":  # as cleaning reads a decimal comma
+                text = text.str.replace(decimal, ".", regex=False)
             data[name] = text.astype(object).where(text.notna() & (text != ""), np.nan)
     for name, spec in schema.categorical_columns(cfg).items():
         if name in columns:
@@ -111,14 +127,6 @@ def validate_patients(frame: pd.DataFrame, cfg: DataConfig, shown: str) -> pd.Da
         more = f" (and {len(f.rows) - 1} more rows)" if len(f.rows) > 1 else ""
         raise UserError(
             f"{shown}: patient row {f.rows[0]}{more}: column {f.column!r}{value} {what}"
-        )
-    absent = typed.isna()
-    if absent.any().any():
-        row = int(absent.any(axis=1).idxmax())
-        cols = [c for c in columns if absent.loc[row, c]]
-        raise UserError(
-            f"{shown}: patient row {row}: missing value for {', '.join(repr(c) for c in cols)} "
-            "(every feature is required to predict)"
         )
     return typed.reset_index(drop=True)
 
@@ -157,6 +165,7 @@ class Champions:
         self.params = params
         self.root = root
         self.names = {t: registered_name(params.data.name, t) for t in params.data.all_targets}
+        self.runs: dict[str, dict[str, str]] = {}  # target -> the champion run's tags
 
     def _version(self, target: str):
         try:
@@ -164,7 +173,7 @@ class Champions:
         except Exception:
             return None
 
-    def load(self, target: str) -> tuple[Any, Any, dict[str, Any]] | None:
+    def load(self, target: str) -> tuple[Any, Any, ModelInfo] | None:
         """(pipeline, interval model or None, info) for ``target``; None if not registered."""
         import mlflow
 
@@ -192,7 +201,43 @@ class Champions:
                 interval = intervals.load(Path(path))
             except Exception:  # no interval model logged (binary target or intervals off)
                 interval = None
-        return pipeline, interval, {"version": version.version, "run_id": version.run_id}
+        return pipeline, interval, self.info(target, version)
+
+    def info(self, target: str, version) -> ModelInfo:
+        """Family, registry version and performance of ``target``'s champion; the family
+        and the training data come from the run's tags (what was registered, not what the
+        current params.yaml says)."""
+        tags = self.client.get_run(version.run_id).data.tags if version.run_id else {}
+        family = tags.get("family", "")
+        self.runs[target] = tags
+        spec = self.params.model.get(family)
+        return ModelInfo(
+            family=family,
+            family_label=(spec.label if spec is not None and spec.label else family) or "unknown",
+            registered_name=self.names[target],
+            version=str(version.version),
+            missing_values=MISSING_VALUES.get(spec.preprocessing if spec else "", "as in training"),
+            performance=performance(
+                self.root, target, family, self.params.data.target_kind(target)
+            ),
+        )
+
+    def trained_on(self, cfg: DataConfig) -> dict[str, Any]:
+        """The data behind the champions: data config, synthetic or not, cohort hash."""
+        tags = next(iter(self.runs.values()), {})
+        md5 = tags.get("data_md5.development", "")
+        synthetic = cfg.source.synthetic is not None
+        kind = "SYNTHETIC cohort, not real patients" if synthetic else "development cohort"
+        text = f"{tags.get('data_config', cfg.name)} ({kind}"
+        text += f", data md5 {md5[:12]})" if md5 else ")"
+        return {
+            "data_config": tags.get("data_config", cfg.name),
+            "synthetic": synthetic,
+            "description": cfg.description,
+            "data_md5": md5 or None,
+            "git_commit": tags.get("git_commit"),
+            "text": text,
+        }
 
 
 def local_artifact_path(location: str) -> Path | None:
@@ -209,21 +254,23 @@ def local_artifact_path(location: str) -> Path | None:
     return path.resolve() if path.is_absolute() else None
 
 
-def predict_frame(patients: pd.DataFrame, params: Params, champions: Champions) -> pd.DataFrame:
-    """One row per patient: point, lower, upper per regression target; probability per
-    binary target. Columns are ``<target>``, ``<target>_lower``, ``<target>_upper``,
-    ``<target>_probability``."""
+def predict_frame(
+    patients: pd.DataFrame, params: Params, champions: Champions
+) -> tuple[pd.DataFrame, list[Outcome]]:
+    """Raw model output, one row per patient: ``<target>``, ``<target>_lower``,
+    ``<target>_upper`` per regression target, ``<target>_probability`` per binary target;
+    and each predicted target's :class:`Outcome` (name, range, model)."""
     cfg = params.data
     spec = FeatureSpec.from_config(cfg)
     X = add_derived(patients, cfg)[spec.columns]
     out = pd.DataFrame(index=patients.index)
-    found = 0
+    outcomes: list[Outcome] = []
     for target in cfg.all_targets:
         loaded = champions.load(target)
         if loaded is None:
             continue
-        found += 1
-        pipeline, interval, _ = loaded
+        pipeline, interval, info = loaded
+        outcomes.append(outcome(target, cfg, info))
         if cfg.target_kind(target) == "binary":
             out[f"{target}_probability"] = pipeline.predict_proba(X)[:, 1]
         else:
@@ -232,66 +279,49 @@ def predict_frame(patients: pd.DataFrame, params: Params, champions: Champions) 
                 lower, upper = intervals.predict_interval(interval, X)
                 out[f"{target}_lower"] = lower
                 out[f"{target}_upper"] = upper
-    if not found:
+    if not outcomes:
         raise UserError(
             f"no champion models registered for data config {cfg.name!r} in {champions.uri}; "
             "run the pipeline (dvc repro) first"
         )
-    return out
+    return out, outcomes
+
+
+def imputed_columns(patients: pd.DataFrame, cfg: DataConfig) -> list[list[str]]:
+    """Per patient, the declared features without a value (the model imputes them)."""
+    absent = patients[list(cfg.features)].isna()
+    return [[c for c in cfg.features if row[c]] for _, row in absent.iterrows()]
 
 
 # -- command ----------------------------------------------------------------------------------
 def main(args, root: Path) -> int:
     params = load_params(root)
-    frame, shown = read_patients(args.input, root)
-    patients = validate_patients(frame, params.data, shown)
+    cfg = params.data
+    frame, shown = read_patients(args.input, cfg)
+    patients = validate_patients(frame, cfg, shown)
+    fmt = args.format or output_format(args.output)
+    if fmt not in {"csv", "json", "text"}:
+        raise UserError(f"--output {args.output}: use a .csv, .json or .txt file, or --format")
     champions = Champions(params, root)
-    result = predict_frame(patients, params, champions).round(4)
-    result.insert(0, "row", np.arange(1, len(result) + 1))
-    if params.data.id_column in frame.columns:
-        result.insert(1, params.data.id_column, frame[params.data.id_column].astype(str).to_numpy())
-    fmt = args.format or (Path(args.output).suffix.lstrip(".").lower() if args.output else "csv")
-    if fmt not in {"csv", "json"}:
-        raise UserError(f"--output {args.output}: use a .csv or .json file, or --format")
-    text = result.to_csv(index=False) if fmt == "csv" else _as_json(result, params)
+    raw, outcomes = predict_frame(patients, params, champions)
+    ids = frame[cfg.id_column] if cfg.id_column and cfg.id_column in frame.columns else None
+    result = present(
+        raw,
+        ids,
+        cfg.id_column,
+        imputed_columns(patients, cfg),
+        outcomes,
+        champions.trained_on(cfg),
+        params.conformal.level,
+    )
+    text = {"csv": to_csv, "json": to_json, "text": to_text}[fmt](result)
+    for line in summary_lines(result):
+        print(line, file=sys.stderr)
     if args.output:
         from lbp_outcomes.atomic import write_text
 
         write_text(args.output, text)
-        print(f"wrote {len(result)} patients to {args.output}", file=sys.stderr)
+        print(f"wrote {len(result.table)} patients to {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(text)
     return 0
-
-
-def _as_json(result: pd.DataFrame, params: Params) -> str:
-    cfg = params.data
-    records = []
-    for _, row in result.iterrows():
-        item: dict[str, Any] = {"row": int(row["row"])}
-        if cfg.id_column in row:
-            item[cfg.id_column] = row[cfg.id_column]
-        outcomes = {}
-        for target in cfg.all_targets:
-            if f"{target}_probability" in row:
-                outcomes[target] = {
-                    "probability": _num(row[f"{target}_probability"]),
-                    "label": cfg.label(target),
-                }
-            elif target in row:
-                entry = {"prediction": _num(row[target]), "label": cfg.label(target)}
-                if f"{target}_lower" in row:
-                    entry.update(
-                        lower=_num(row[f"{target}_lower"]),
-                        upper=_num(row[f"{target}_upper"]),
-                        level=params.conformal.level,
-                    )
-                outcomes[target] = entry
-        item["outcomes"] = outcomes
-        records.append(item)
-    return json.dumps(records, indent=2) + "\n"
-
-
-def _num(value: Any) -> float | None:
-    value = float(value)
-    return None if math.isnan(value) else value

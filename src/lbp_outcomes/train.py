@@ -295,7 +295,8 @@ def _train(
     )
     example = typical_patient(frame, spec)
 
-    figures = _figures(tmp, datasets, oof, cfg, manifest)
+    labels = {f: params.model[f].label or f for f in families}
+    figures = _figures(tmp, datasets, oof, cfg, manifest, labels, summaries)
     clock.lap("tables and plots")
     with Outputs() as out:
         model_dir = out.directory(root / paths.MODELS)
@@ -398,18 +399,34 @@ def _json(obj: Any) -> str:
 
 
 def _figures(
-    folder: Path, datasets: list[TargetData], oof: pd.DataFrame, cfg: DataConfig, manifest: dict
+    folder: Path,
+    datasets: list[TargetData],
+    oof: pd.DataFrame,
+    cfg: DataConfig,
+    manifest: dict,
+    labels: dict[str, str],
+    summaries: dict[str, dict[str, Any]],
 ) -> dict[str, Path]:
-    """PNG per target, plus the CSV behind each regression plot (for `dvc plots`)."""
+    """PNG per target, plus the CSV behind each regression plot (for `dvc plots`).
+    ``labels``: display name per family; ``summaries``: CV metrics per target and family."""
     out: dict[str, Path] = {}
     for data in datasets:
         part = oof[oof["target"] == data.name]
         label = cfg.label(data.name)
         unit = _unit(cfg, data.name)
+        champion = manifest["targets"][data.name]["champion"]
         if data.task == "regression":
             title = f"{label}: out-of-fold predictions (mean over CV repeats)"
+            r2 = {f: s["r2"]["mean"] for f, s in summaries[data.name].items() if "r2" in s}
             out[f"{paths.slug(data.name)}.png"] = plots.observed_vs_predicted(
-                part, title, unit, folder / f"{paths.slug(data.name)}.png"
+                part,
+                title,
+                unit,
+                folder / f"{paths.slug(data.name)}.png",
+                families=list(labels),  # the config's order, as in the tables
+                labels=labels,
+                champion=champion,
+                r2={f: v for f, v in r2.items() if v is not None},
             )
         else:
             curves = {
@@ -418,7 +435,7 @@ def _figures(
             }
             title = f"{label}: calibration of out-of-fold predictions"
             out[f"{paths.slug(data.name)}.png"] = plots.calibration(
-                curves, title, folder / f"{paths.slug(data.name)}.png", label
+                curves, title, folder / f"{paths.slug(data.name)}.png", label, labels, champion
             )
     return out
 

@@ -196,26 +196,47 @@ def pct(value: Any, digits: int = 1) -> str:
     return f"{num(100 * value, digits)}%" if is_number(value) else DASH
 
 
+#: At most this many extra decimals to keep a value off a landmark it does not equal.
+EXTRA_DIGITS = 2
+
+
+def honest_digits(values: list[Any], digits: int, landmarks: tuple[float, ...]) -> int:
+    """``digits``, or more (up to ``digits + EXTRA_DIGITS``) while a value would round onto
+    a landmark it does not equal: an upper limit 0.998 of a calibration slope printed as
+    "1.00" would say the interval reaches 1 when it does not."""
+    finite = [float(v) for v in values if is_number(v)]
+    for extra in range(EXTRA_DIGITS + 1):
+        shown = digits + extra
+        if not any(round(v, shown) == m and v != m for v in finite for m in landmarks):
+            return shown
+    return digits + EXTRA_DIGITS
+
+
 def interval(
     estimate: Any,
     low: Any,
     high: Any,
     digits: int,
     bounds: tuple[float | None, float | None] | None = None,
+    landmarks: tuple[float, ...] = (),
 ) -> str:
     """``estimate [low, high]``. CI limits beyond the metric's possible range (a corrected
     t-interval is symmetric, so an R2 near 1 can get an upper limit above 1) are shown at
-    that range's edge; the raw limits stay in the metrics files."""
+    that range's edge; the raw limits stay in the metrics files. ``landmarks``: values a
+    reader compares against (1 for a slope, 0 for an intercept, the range's edges); no CI
+    limit is rounded onto one it does not equal (see :func:`honest_digits`): "[0.83, 0.998]"
+    excludes 1, "[0.83, 1.00]" would not. The estimate gets the limits' decimals."""
     if not is_number(estimate):
         return DASH
     if not (is_number(low) and is_number(high)):
-        return num(estimate, digits)
+        return num(estimate, honest_digits([estimate], digits, landmarks))
     if bounds is not None:
         lo_bound, hi_bound = bounds
         if lo_bound is not None:
             low, high = max(low, lo_bound), max(high, lo_bound)
         if hi_bound is not None:
             low, high = min(low, hi_bound), min(high, hi_bound)
+    digits = honest_digits([low, high], digits, landmarks)  # the limits carry the statement
     return f"{num(estimate, digits)} [{num(low, digits)}, {num(high, digits)}]"
 
 
@@ -229,10 +250,13 @@ class Metric:
     bounds: tuple[float | None, float | None] | None = None
     unit: bool = False
     meaning: str = ""
+    landmarks: tuple[float, ...] = ()  # values no estimate or CI limit may be rounded onto
 
 
 METRICS: dict[str, Metric] = {
-    "r2": Metric("R²", 3, (None, 1.0), meaning="share of variance explained; 1 is perfect"),
+    "r2": Metric(
+        "R²", 3, (None, 1.0), meaning="share of variance explained; 1 is perfect", landmarks=(0, 1)
+    ),
     "mae": Metric("MAE", 2, (0.0, None), unit=True, meaning="mean absolute error"),
     "rmse": Metric("RMSE", 2, (0.0, None), unit=True, meaning="root mean squared error"),
     "calibration_in_the_large": Metric(
@@ -240,16 +264,34 @@ METRICS: dict[str, Metric] = {
         2,
         unit=True,
         meaning="mean observed minus mean predicted; 0 is ideal",
+        landmarks=(0,),
     ),
-    "auroc": Metric("AUROC", 3, (0.0, 1.0), meaning="discrimination; 0.5 is chance, 1 is perfect"),
-    "auprc": Metric("AUPRC", 3, (0.0, 1.0), meaning="area under the precision-recall curve"),
-    "brier": Metric("Brier score", 3, (0.0, 1.0), meaning="mean squared error of the probability"),
+    "auroc": Metric(
+        "AUROC",
+        3,
+        (0.0, 1.0),
+        meaning="discrimination; 0.5 is chance, 1 is perfect",
+        landmarks=(0.5, 1),
+    ),
+    "auprc": Metric(
+        "AUPRC", 3, (0.0, 1.0), meaning="area under the precision-recall curve", landmarks=(0, 1)
+    ),
+    "brier": Metric(
+        "Brier score",
+        3,
+        (0.0, 1.0),
+        meaning="mean squared error of the probability",
+        landmarks=(0,),
+    ),
     "calibration_slope": Metric(
         "Calibration slope",
         2,
         meaning="1 is ideal; 0 to 1: too extreme; above 1: too modest; below 0: ranking reversed",
+        landmarks=(0, 1),
     ),
-    "calibration_intercept": Metric("Calibration intercept", 2, meaning="0 is ideal"),
+    "calibration_intercept": Metric(
+        "Calibration intercept", 2, meaning="0 is ideal", landmarks=(0,)
+    ),
 }
 
 TASK_METRICS = {
@@ -294,5 +336,6 @@ def metric_value(name: str, stats: Any, estimate_key: str = "mean") -> str:
             stats.get("ci_high"),
             spec.digits,
             spec.bounds,
+            spec.landmarks,
         )
-    return num(stats, spec.digits)
+    return num(stats, honest_digits([stats], spec.digits, spec.landmarks))

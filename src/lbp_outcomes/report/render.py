@@ -38,6 +38,19 @@ def inline_html(text: str) -> Markup:
     return Markup(html)
 
 
+_BRACKETS = re.compile(r"\[([^\]]*)\]")
+
+
+def num_cell(text: str) -> Markup:
+    """A numeric cell for HTML: a CI keeps its limits together ("[0.71,&nbsp;0.76]"), so a
+    narrow column (in print) wraps only between the estimate and its interval."""
+    return inline_html(_BRACKETS.sub(lambda m: "[" + m[1].replace(" ", "\u00a0") + "]", text))
+
+
+#: A table with more columns than this gets the ``wide`` class (smaller type in print).
+WIDE_COLUMNS = 5
+
+
 def inline_md(text: str) -> str:
     """Text for Markdown: the inline markup already is Markdown; only a ``<`` that could
     open an HTML tag is escaped (labels come from user configs)."""
@@ -99,6 +112,31 @@ def image_uris(report: Report, reports_dir: Path) -> dict[str, str]:
     return uris
 
 
+#: CSS pixels per inch: a figure drawn 5 inches wide shows 5 inches wide (at 100% zoom).
+CSS_PX_PER_INCH = 96
+
+
+def image_widths(report: Report, reports_dir: Path) -> dict[str, int]:
+    """The width in CSS px at which each figure was designed (pixels / its dpi): a small
+    calibration plot stays small instead of filling the column; wider ones shrink to fit."""
+    from PIL import Image
+
+    widths: dict[str, int] = {}
+
+    def visit(section: Section) -> None:
+        for block in section.blocks:
+            if isinstance(block, Figure) and block.exists and block.path not in widths:
+                with Image.open(reports_dir / block.path) as image:
+                    dpi = float((image.info.get("dpi") or (CSS_PX_PER_INCH,))[0]) or 96.0
+                    widths[block.path] = round(image.width / dpi * CSS_PX_PER_INCH)
+        for child in section.subsections:
+            visit(child)
+
+    for section in report.sections:
+        visit(section)
+    return widths
+
+
 # -- rendering ----------------------------------------------------------------------------------
 def _environment(autoescape: bool) -> Environment:
     env = Environment(
@@ -109,7 +147,10 @@ def _environment(autoescape: bool) -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(inline=inline_html, md=inline_md, cell=md_cell, align=md_align)
+    env.filters.update(
+        inline=inline_html, numcell=num_cell, md=inline_md, cell=md_cell, align=md_align
+    )
+    env.globals["wide_columns"] = WIDE_COLUMNS
     env.globals["flow_text"] = flow_text
     return env
 
@@ -118,7 +159,10 @@ def html(report: Report, reports_dir: Path) -> str:
     env = _environment(autoescape=True)
     css = (TEMPLATES / "report.css").read_text(encoding="utf-8")
     text = env.get_template("report.html.j2").render(
-        report=report, css=Markup(css), images=image_uris(report, reports_dir)
+        report=report,
+        css=Markup(css),
+        images=image_uris(report, reports_dir),
+        widths=image_widths(report, reports_dir),
     )
     return _tidy(text)
 
