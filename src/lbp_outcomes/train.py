@@ -41,8 +41,9 @@ from lbp_outcomes.dataconfig import DataConfig
 from lbp_outcomes.errors import UserError
 from lbp_outcomes.executor import Executor
 from lbp_outcomes.metrics import HIGHER_IS_BETTER, PRIMARY
-from lbp_outcomes.models.families import can_distribute, check_family, derive_seed
+from lbp_outcomes.models.families import can_distribute, check_family
 from lbp_outcomes.models.preprocess import FeatureSpec
+from lbp_outcomes.seeds import derive_seed
 from lbp_outcomes.tracking import Tracker, flatten, write_tracking_file
 
 CV_DIR = paths.REPORTS / "cv"
