@@ -124,3 +124,57 @@ def test_pool_workers_and_trackers_die_with_a_killed_stage(kind):
     for leftover in alive:
         leftover.kill()
     assert not alive, [p.cmdline() for p in alive]
+
+
+class Stop(Exception):
+    pass
+
+
+@pytest.fixture
+def sigterm_raises_stop():
+    import signal
+
+    def stop(signum, frame):
+        raise Stop
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    yield previous
+    signal.signal(signal.SIGTERM, previous)
+
+
+def test_signals_wait_for_the_end_of_a_deferred_block(sigterm_raises_stop):
+    import signal
+
+    steps = []
+    with pytest.raises(Stop), lifecycle.signals_deferred():
+        signal.raise_signal(signal.SIGTERM)
+        steps.append("after the signal")
+    assert steps == ["after the signal"]  # and Stop was raised on leaving the block
+    assert signal.getsignal(signal.SIGTERM) is not sigterm_raises_stop
+
+
+def test_sigterm_while_outputs_are_renamed_lets_all_of_them_in_first(
+    tmp_path, monkeypatch, sigterm_raises_stop
+):
+    """A SIGTERM between two renames of a stage's commit: every output is the new one."""
+    import os
+    import signal
+
+    from lbp_outcomes import atomic
+
+    for name in ("a.json", "b.json"):
+        (tmp_path / name).write_text("old")
+    replace = os.replace
+    calls = []
+
+    def replace_then_signal(src, dst):
+        replace(src, dst)
+        calls.append(dst)
+        if len(calls) == 1:
+            signal.raise_signal(signal.SIGTERM)
+
+    monkeypatch.setattr(atomic.os, "replace", replace_then_signal)
+    with pytest.raises(Stop), atomic.Outputs() as out:
+        out.write_text(tmp_path / "a.json", "new")
+        out.write_text(tmp_path / "b.json", "new")
+    assert [(tmp_path / n).read_text() for n in ("a.json", "b.json")] == ["new", "new"]

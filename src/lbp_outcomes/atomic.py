@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from lbp_outcomes.lifecycle import alive
+from lbp_outcomes.lifecycle import alive, signals_deferred
 
 
 @contextlib.contextmanager
@@ -121,16 +121,22 @@ class Outputs:
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
             if exc_type is None:
-                for staged, final in self._staged:
-                    if not staged.exists():
-                        continue
-                    if staged.is_dir():
-                        _replace_dir(staged, final)
-                    else:
-                        os.replace(staged, final)
+                self._commit()
         finally:
             for tmpdir in self._tmpdirs:
                 shutil.rmtree(tmpdir, ignore_errors=True)
+
+    def _commit(self) -> None:
+        """Rename every staged output into place; Ctrl-C or SIGTERM arriving meanwhile
+        takes effect only once all of them are in place (never some new, some old)."""
+        with signals_deferred():
+            for staged, final in self._staged:
+                if not staged.exists():
+                    continue
+                if staged.is_dir():
+                    _replace_dir(staged, final)
+                else:
+                    os.replace(staged, final)
 
 
 def _replace_dir(new: Path, final: Path) -> None:

@@ -71,6 +71,28 @@ def sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM until the block ends (they are raised again right after),
+    so a short sequence of steps, e.g. renaming a stage's outputs into place, is never cut
+    in the middle by Ctrl-C or SIGTERM. SIGKILL cannot be held."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers, and only it runs them
+        return
+    pending: list[int] = []
+    previous = {
+        signum: signal.signal(signum, lambda signum, frame: pending.append(signum))
+        for signum in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for signum in dict.fromkeys(pending):
+            signal.raise_signal(signum)
+
+
 # -- liveness ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Process:
