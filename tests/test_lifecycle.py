@@ -102,7 +102,9 @@ POOL = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("kind", ["local", "dask"])
+# dask: guards what dask.distributed already does (its workers end with the stage); a
+# LocalCluster start-up costs about 30 s on 2 busy cores, hence slow.
+@pytest.mark.parametrize("kind", ["local", pytest.param("dask", marks=pytest.mark.slow)])
 def test_pool_workers_and_trackers_die_with_a_killed_stage(kind):
     """SIGKILL of the process that owns the pool (loky workers and resource trackers, or a
     LocalCluster): every process it started is gone within seconds, and a reader of its
