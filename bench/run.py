@@ -279,8 +279,9 @@ def flaml_cv(repo: Path, budget: float) -> dict[str, Any]:
     from lbp_outcomes import metrics
     from lbp_outcomes.config import load_params
     from lbp_outcomes.cv import outer_splits
-    from lbp_outcomes.models.families import derive_seed, predict
+    from lbp_outcomes.models.families import predict
     from lbp_outcomes.models.preprocess import FeatureSpec
+    from lbp_outcomes.seeds import derive_seed
     from lbp_outcomes.train import prepare_targets
 
     params = load_params(repo)

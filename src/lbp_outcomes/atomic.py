@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from lbp_outcomes.lifecycle import alive, signals_deferred
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
@@ -44,21 +46,11 @@ def _prefix(path: Path) -> str:
     return f".{path.name}.{os.getpid()}."
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: alive
-        return True
-    return True
-
-
 def sweep(path: Path) -> None:
     """Remove staging files and folders of ``path`` left by processes that no longer exist."""
     for stale in path.parent.glob(f".{glob.escape(path.name)}.*"):
         pid = stale.name[len(path.name) + 2 :].split(".", 1)[0]
-        if not pid.isdigit() or _alive(int(pid)):
+        if not pid.isdigit() or alive(int(pid)):
             continue
         if stale.is_dir() and not stale.is_symlink():
             shutil.rmtree(stale, ignore_errors=True)
@@ -129,16 +121,22 @@ class Outputs:
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
             if exc_type is None:
-                for staged, final in self._staged:
-                    if not staged.exists():
-                        continue
-                    if staged.is_dir():
-                        _replace_dir(staged, final)
-                    else:
-                        os.replace(staged, final)
+                self._commit()
         finally:
             for tmpdir in self._tmpdirs:
                 shutil.rmtree(tmpdir, ignore_errors=True)
+
+    def _commit(self) -> None:
+        """Rename every staged output into place; Ctrl-C or SIGTERM arriving meanwhile
+        takes effect only once all of them are in place (never some new, some old)."""
+        with signals_deferred():
+            for staged, final in self._staged:
+                if not staged.exists():
+                    continue
+                if staged.is_dir():
+                    _replace_dir(staged, final)
+                else:
+                    os.replace(staged, final)
 
 
 def _replace_dir(new: Path, final: Path) -> None:

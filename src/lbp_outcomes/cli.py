@@ -9,21 +9,15 @@ Errors a user can fix print one line (``error: ...``) and exit with status 2.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib
 import os
-import signal
 import sys
 import threading
 import time
 
-# Threads are set, not left to chance: every estimator gets n_jobs from config, and the
-# BLAS/OpenMP pools default to one thread so parallel workers do not oversubscribe the CPU.
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
-# No network at run time: MLflow telemetry off (DVC's is off in .dvc/config).
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-os.environ.setdefault("DO_NOT_TRACK", "true")
+from lbp_outcomes import lifecycle
+
+lifecycle.configure_environment()  # before any estimator or MLflow is imported
 
 STAGES = {
     "cohort": "lbp_outcomes.cohort",
@@ -106,94 +100,22 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, handled like Ctrl-C: outputs are not committed and MLflow runs end KILLED."""
-
-
-def _on_sigterm(signum, frame):
-    raise Terminated()
-
-
-#: Shells DVC may run a stage command through (``$SHELL -c cmd``, or ``/bin/sh -c cmd``
-#: when SHELL is unset). bash and zsh exec a lone command, but dash (Debian's /bin/sh)
-#: stays in between as the stage's parent and outlives a killed ``dvc repro``.
-_SHELLS = {"sh", "dash", "bash", "zsh", "ksh", "mksh", "fish"}
-
-
-def _launchers() -> list[tuple[int, int]]:
-    """``(pid, its parent pid)`` for this process and each shell ancestor above it.
-
-    The chain stops at the first ancestor that is not a shell: that one (e.g. ``dvc
-    repro``) is what the stage lives for. If any link of the chain is re-parented, the
-    process that started the stage has gone.
-    """
-    import psutil
-
-    chain = [(os.getpid(), os.getppid())]
-    with contextlib.suppress(psutil.Error):
-        proc = psutil.Process(os.getppid())
-        while proc.pid > 1 and proc.name() in _SHELLS:
-            parent = proc.ppid()
-            chain.append((proc.pid, parent))
-            proc = psutil.Process(parent)
-    return chain
-
-
-def _chain_intact(chain: list[tuple[int, int]]) -> bool:
-    import psutil
-
-    for pid, parent in chain:
-        try:
-            current = os.getppid() if pid == os.getpid() else psutil.Process(pid).ppid()
-        except psutil.Error:  # the shell in between has exited
-            return False
-        if current != parent:
-            return False
-    return True
-
-
-def _watch_parent(stop: threading.Event, interval: float = 1.0) -> None:
-    """Terminate this stage (as on SIGTERM) once the process that started it has gone.
-
-    ``dvc repro`` killed with SIGTERM does not pass the signal on to the stage it is
-    running: the orphaned stage would run on, write outputs DVC never records and close its
-    MLflow run long after the pipeline stopped. Polling parent ids (a process's parent id
-    changes when its parent dies and it is re-parented) works on Linux and macOS alike; a
-    shell between DVC and the stage is seen through (:func:`_launchers`).
-    """
-    if os.getppid() <= 1:  # started by init or already detached: nothing to watch
-        return
-    chain = _launchers()
-
-    def watch() -> None:
-        while not stop.wait(interval):
-            if not _chain_intact(chain):
-                with contextlib.suppress(OSError):  # the parent's pipe may be gone too
-                    print("the process that started this stage exited: stopping", file=sys.stderr)
-                os.kill(os.getpid(), signal.SIGTERM)
-                return
-
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
-
-
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from lbp_outcomes.errors import UserError
 
-    previous = None
     stop_watch = threading.Event()
-    if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, _on_sigterm)
-        # Only under DVC (which sets DVC_STAGE): a stage a user started by hand, e.g. with
-        # nohup, may outlive the shell that started it.
-        if args.command in STAGES and os.environ.get("DVC_STAGE"):
-            _watch_parent(stop_watch)
     try:
-        return _dispatch(args)
+        with lifecycle.sigterm_as_interrupt():
+            # Only under DVC (which sets DVC_STAGE): a stage a user started by hand, e.g.
+            # with nohup, may outlive the shell that started it.
+            if args.command in STAGES and os.environ.get("DVC_STAGE"):
+                lifecycle.watch_launcher(stop_watch)
+            return _dispatch(args)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except Terminated:
+    except lifecycle.Terminated:
         print("terminated (SIGTERM): nothing was written", file=sys.stderr)
         return 143
     except KeyboardInterrupt:
@@ -201,8 +123,6 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         stop_watch.set()
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
 
 
 def _dispatch(args: argparse.Namespace) -> int:

@@ -24,7 +24,7 @@ from pydantic import (
 )
 
 from lbp_outcomes.dataconfig import MAX_SEED, DataConfig
-from lbp_outcomes.errors import UserError, did_you_mean, format_validation_error
+from lbp_outcomes.errors import UserError, format_validation_error
 
 PARAMS_FILE = "params.yaml"
 
@@ -366,15 +366,6 @@ def group_options(group: str, root: Path | None = None) -> list[str]:
     """Config names available in a conf/ group (for messages and tests)."""
     root = root or project_root()
     return sorted(p.stem for p in (root / "conf" / group).glob("*.yaml"))
-
-
-def check_choice(group: str, name: str, root: Path | None = None) -> None:
-    options = group_options(group, root)
-    if name not in options:
-        raise UserError(
-            f"conf/{group}/{name}.yaml: no such config{did_you_mean(name, options)}; "
-            f"options: {', '.join(options)}"
-        )
 
 
 Kind = Literal["development", "external"]

@@ -22,9 +22,10 @@ import pandas as pd
 from lbp_outcomes import metrics
 from lbp_outcomes.config import CVConfig, FamilyConfig, TuningConfig
 from lbp_outcomes.models.distributed import in_memory
-from lbp_outcomes.models.families import derive_seed, make_pipeline, predict
+from lbp_outcomes.models.families import make_pipeline, predict
 from lbp_outcomes.models.preprocess import FeatureSpec
 from lbp_outcomes.models.tuning import tune
+from lbp_outcomes.seeds import derive_seed
 
 FINAL = -1  # repeat/fold number of the final refit on the whole cohort
 

@@ -2,7 +2,9 @@
 
 ``executor=local`` (default): a joblib loky pool of ``n_jobs`` processes; every task fits
 single-threaded estimators, so ``n_jobs`` is the number of cores used. ``n_jobs: 1`` runs
-in-process (no pool start-up).
+in-process (no pool start-up). Pool workers watch the stage and exit when it dies
+(:func:`lbp_outcomes.lifecycle.exit_with_parent`), also on SIGKILL; a LocalCluster's
+workers already do (dask.distributed ends them with their nanny, which lives in the stage).
 
 ``executor=dask``: the same tasks as futures on a dask.distributed cluster: a LocalCluster
 of ``executor.dask.n_workers`` processes bound to 127.0.0.1 with no dashboard, or the
@@ -25,6 +27,7 @@ from typing import Any
 
 from lbp_outcomes.config import ExecutorConfig
 from lbp_outcomes.errors import UserError
+from lbp_outcomes.lifecycle import exit_with_parent
 
 # Argument types not scattered: scalars are cheap to pickle into each task, and Dask
 # serialises plain containers item by item (slow for big ones), so they travel as they are.
@@ -187,7 +190,11 @@ class Executor:
             from joblib import Parallel, delayed
 
             parallel = Parallel(
-                n_jobs=self.cfg.n_jobs, return_as="generator_unordered", batch_size=1
+                n_jobs=self.cfg.n_jobs,
+                return_as="generator_unordered",
+                batch_size=1,
+                # each worker exits when the stage dies, SIGKILL included
+                initializer=exit_with_parent,
             )
             for i, result in parallel(delayed(_call)(i, fn, args) for i, args in enumerate(calls)):
                 results[i] = result

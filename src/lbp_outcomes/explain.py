@@ -57,8 +57,9 @@ from lbp_outcomes.dataconfig import DataConfig
 from lbp_outcomes.errors import UserError
 from lbp_outcomes.expressions import parse
 from lbp_outcomes.expressions.scopes import derived_scope
-from lbp_outcomes.models.families import derive_seed, predict
+from lbp_outcomes.models.families import predict
 from lbp_outcomes.models.preprocess import FeatureSpec, source_feature
+from lbp_outcomes.seeds import derive_seed
 from lbp_outcomes.tracking import Tracker, read_parent_run
 
 OUT_DIR = paths.REPORTS / "shap"

@@ -38,8 +38,9 @@ from lbp_outcomes.atomic import Outputs
 from lbp_outcomes.config import Params
 from lbp_outcomes.dataconfig import DataConfig
 from lbp_outcomes.errors import UserError
-from lbp_outcomes.models.families import derive_seed, predict
+from lbp_outcomes.models.families import predict
 from lbp_outcomes.models.preprocess import FeatureSpec, make_preprocessor
+from lbp_outcomes.seeds import derive_seed
 from lbp_outcomes.tracking import Tracker, read_parent_run
 
 OUT_DIR = paths.REPORTS / "external"

@@ -19,8 +19,9 @@ import numpy as np
 import pandas as pd
 
 from lbp_outcomes.config import ConformalConfig, FamilyConfig
-from lbp_outcomes.models.families import derive_seed, make_pipeline
+from lbp_outcomes.models.families import make_pipeline
 from lbp_outcomes.models.preprocess import FeatureSpec
+from lbp_outcomes.seeds import derive_seed
 
 FILE = "conformal.skops"
 # Type prefixes a saved interval model may contain (checked before loading).

@@ -19,8 +19,6 @@ from scipy import stats
 from scipy.special import expit
 from sklearn import metrics as skm
 
-REGRESSION = ("r2", "mae", "rmse")
-BINARY = ("auroc", "auprc", "brier", "calibration_slope", "calibration_intercept")
 # Which direction is better, for choosing champions and for report wording.
 HIGHER_IS_BETTER = {
     "r2": True,

@@ -25,16 +25,15 @@ import json
 import os
 import re
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from lbp_outcomes import lifecycle
 from lbp_outcomes.config import Params, TrackingConfig, store_root
 
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-os.environ.setdefault("DO_NOT_TRACK", "true")
+lifecycle.configure_environment(threads=False)  # also when imported without the CLI
 
 TRACKING_FILE = Path("reports/tracking.json")
 CHAMPION = "champion"
@@ -81,29 +80,15 @@ def _client(cfg: TrackingConfig, root: Path):
     return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
-@contextlib.contextmanager
-def _store_lock(root: Path) -> Iterator[None]:
-    """An exclusive file lock next to the store: the first open of a new sqlite store
-    creates its tables, and two processes doing that at once corrupt the schema."""
-    import fcntl
-
-    lock = store_root(root) / "mlruns" / ".lock"
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    with lock.open("a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def ensure_experiment(cfg: TrackingConfig, root: Path) -> str:
     """The experiment id, creating the store and experiment on first use.
 
     Serialised by a file lock, so parallel first runs (a DVC queue, a multirun) neither
     race on the schema nor create the experiment twice.
     """
-    with _store_lock(root):
+    # The first open of a new sqlite store creates its tables, and two processes doing
+    # that at once corrupt the schema: one at a time.
+    with lifecycle.store_lock(store_root(root) / "mlruns" / ".lock"):
         return _ensure_experiment(cfg, root)
 
 
@@ -398,32 +383,7 @@ OWNER_TAG = "lbp_outcomes.owner"
 def owner_tag() -> str:
     """``host:pid:start`` of this process (start = its creation time, so a recycled pid
     is not mistaken for the original owner)."""
-    return _owner(os.getpid())
-
-
-@functools.cache
-def _owner(pid: int) -> str:
-    import socket
-
-    import psutil
-
-    return f"{socket.gethostname()}:{pid}:{psutil.Process(pid).create_time():.3f}"
-
-
-def _owner_alive(owner: str) -> bool | None:
-    """True/False for an owner on this host; None when it ran elsewhere (cannot tell)."""
-    import socket
-
-    import psutil
-
-    host, _, rest = owner.partition(":")
-    pid, _, started = rest.partition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return None
-    try:
-        return f"{psutil.Process(int(pid)).create_time():.3f}" == started
-    except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
-        return False
+    return lifecycle.process_tag()
 
 
 def close_orphaned_runs(client: Any, experiment_id: str) -> list[str]:
@@ -436,7 +396,7 @@ def close_orphaned_runs(client: Any, experiment_id: str) -> list[str]:
     )
     for run in running:
         owner = run.data.tags.get(OWNER_TAG)
-        if owner and _owner_alive(owner) is False:
+        if owner and lifecycle.tag_alive(owner) is False:
             client.set_tag(run.info.run_id, "lbp_outcomes.closed", "owner process gone")
             client.set_terminated(run.info.run_id, status="KILLED")
             closed.append(run.info.run_id)
@@ -486,8 +446,4 @@ def serve_ui(root: Path, host: str = "127.0.0.1", port: int = 5000) -> int:
             f"warning: the MLflow UI will listen on {host}: anyone who can reach it sees every run"
         )
     print("+ " + " ".join(cmd), flush=True)
-    return subprocess.call(cmd, env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"})
-
-
-def temp_dir() -> tempfile.TemporaryDirectory:
-    return tempfile.TemporaryDirectory(prefix="lbp-mlflow-")
+    return subprocess.call(cmd, env={**os.environ, **lifecycle.TELEMETRY_OFF})

@@ -41,8 +41,9 @@ from lbp_outcomes.dataconfig import DataConfig
 from lbp_outcomes.errors import UserError
 from lbp_outcomes.executor import Executor
 from lbp_outcomes.metrics import HIGHER_IS_BETTER, PRIMARY
-from lbp_outcomes.models.families import can_distribute, check_family, derive_seed
+from lbp_outcomes.models.families import can_distribute, check_family
 from lbp_outcomes.models.preprocess import FeatureSpec
+from lbp_outcomes.seeds import derive_seed
 from lbp_outcomes.tracking import Tracker, flatten, write_tracking_file
 
 CV_DIR = paths.REPORTS / "cv"
@@ -330,9 +331,10 @@ def _train(
         )
         clock.lap("mlflow")
         out.write_json(root / paths.METRICS / "cv.json", cv_metrics)
-        out.write_with(root / CV_DIR / "folds.csv", lambda p: folds.to_csv(p, index=False))
-        out.write_with(root / CV_DIR / "oof.parquet", lambda p: oof.to_parquet(p, index=False))
-        out.write_json(root / CV_DIR / "notes.json", notes)
+        cv_dir = out.directory(root / CV_DIR)  # replaced whole: no file of an older run stays
+        folds.to_csv(cv_dir / "folds.csv", index=False)
+        oof.to_parquet(cv_dir / "oof.parquet", index=False)
+        (cv_dir / "notes.json").write_text(_json(notes), encoding="utf-8")
         plot_dir = out.directory(root / PLOTS_DIR)
         for name, path in figures.items():
             (plot_dir / name).write_bytes(path.read_bytes())

@@ -9,20 +9,12 @@ cross-validation, tuning, logging, saving and explanation.
 
 from __future__ import annotations
 
-import zlib
 from typing import Any
 
 from sklearn.pipeline import Pipeline
 
 from lbp_outcomes.config import FamilyConfig
 from lbp_outcomes.models.preprocess import FeatureSpec, make_preprocessor
-
-
-def derive_seed(base: int, *keys: object) -> int:
-    """A stable 31-bit seed for one task (the same on every machine and Python run,
-    unlike ``hash()``), so each fold/family/target has its own reproducible stream."""
-    text = ":".join([str(base), *map(str, keys)])
-    return zlib.crc32(text.encode()) & 0x7FFFFFFF
 
 
 def estimator_kwargs(
