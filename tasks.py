@@ -9,8 +9,9 @@
 The venv lives in .venv/ at the repository root. It is (re)installed when
 requirements.lock changes: a stamp file in .venv records the hash of the lock it holds,
 so a second call costs nothing. Extra arguments are passed through to `dvc repro` or
-`pytest` or the benchmarks (e.g. `python3.11 tasks.py test -m slow`,
-`python3.11 tasks.py bench --only overhead`).
+`pytest` or the benchmarks (e.g. `python3.11 tasks.py test -m e2e`,
+`python3.11 tasks.py bench --only overhead`). `test` alone runs what CI runs: the unit and
+integration tests and one end-to-end smoke run (README, "Tests", lists the other tiers).
 """
 
 from __future__ import annotations
@@ -23,10 +24,14 @@ import venv
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT / "src"))
+from lbp_outcomes.devtools import tool_env  # noqa: E402  (standard library only, like this file)
+
 VENV = ROOT / ".venv"
 LOCK = ROOT / "requirements.lock"
 STAMP = VENV / ".lock-sha256"
 BIN = VENV / "bin"
+NO_TESTS_COLLECTED = 5  # pytest's exit code when a selection (e.g. `-m slow`) matches nothing
 
 
 def _lock_hash() -> str:
@@ -58,13 +63,17 @@ def setup() -> None:
 
 def project_env() -> dict[str, str]:
     """Environment for project commands: the venv first on PATH, telemetry off."""
-    env = dict(os.environ)
-    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
-    env["VIRTUAL_ENV"] = str(VENV)
-    env.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    env.setdefault("DO_NOT_TRACK", "true")
-    env.pop("PYTHONHOME", None)
-    return env
+    return tool_env(BIN)
+
+
+def _test(args: list[str], env: dict[str, str]) -> int:
+    cmd = [str(BIN / "python"), "-m", "pytest", *args]
+    print("+", " ".join(cmd), flush=True)
+    code = subprocess.run(cmd, cwd=ROOT, env=env).returncode
+    if code == NO_TESTS_COLLECTED:
+        print("no test matched this selection: nothing to run", flush=True)
+        return 0
+    return code
 
 
 def main(argv: list[str]) -> int:
@@ -78,7 +87,7 @@ def main(argv: list[str]) -> int:
         if command == "pipeline":
             _run(BIN / "dvc", "repro", *rest, env=env)
         elif command == "test":
-            _run(BIN / "python", "-m", "pytest", *rest, env=env)
+            return _test(rest, env)
         elif command == "bench":
             _run(BIN / "python", ROOT / "bench" / "run.py", *rest, env=env)
     except subprocess.CalledProcessError as exc:

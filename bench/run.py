@@ -42,6 +42,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from lbp_outcomes import devtools
+
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 GOALS = {
@@ -62,12 +64,7 @@ SCALE_OVERRIDES = [
 
 # -- running things --------------------------------------------------------------------------
 def tool_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DVC_")}
-    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
-    env.update(MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="true", PYTHONUNBUFFERED="1")
-    env.update(GIT_AUTHOR_NAME="bench", GIT_AUTHOR_EMAIL="bench@example.invalid")
-    env.update(GIT_COMMITTER_NAME="bench", GIT_COMMITTER_EMAIL="bench@example.invalid")
-    return env
+    return devtools.tool_env(BIN, committer="bench")
 
 
 class Measured:
@@ -127,22 +124,7 @@ def workspace(folder: Path) -> Path:
     a clone of the working tree would have them) with a one-commit git history."""
     if folder.exists():
         shutil.rmtree(folder)
-    repo = folder / "repo"
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=REPO,
-        capture_output=True,
-        check=True,
-    ).stdout.split(b"\0")
-    for rel in filter(None, (p.decode() for p in listed)):
-        source = REPO / rel
-        if source.is_file():
-            (repo / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, repo / rel)
-    for cmd in (["git", "init", "-q", "-b", "main"], ["git", "add", "-A"]):
-        subprocess.run(cmd, cwd=repo, check=True, env=tool_env())
-    subprocess.run(["git", "commit", "-q", "-m", "bench"], cwd=repo, check=True, env=tool_env())
-    return repo
+    return devtools.copy_repo(REPO, folder / "repo", committer="bench", message="bench")
 
 
 def lbp(*args: str) -> list[str]:

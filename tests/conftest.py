@@ -1,15 +1,50 @@
-"""Shared fixtures: throw-away project folders with a params.yaml and source files."""
+"""Shared fixtures: throw-away project folders with a params.yaml and source files, and
+the test tiers (each test's tier is the folder it lives in)."""
 
 from __future__ import annotations
 
 import copy
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+from lbp_outcomes import devtools
+
+TESTS = Path(__file__).resolve().parent
+REPO = TESTS.parent
+TIERS = ("unit", "integration", "e2e")
+# What `pytest` runs when given neither paths nor -m (CI): every unit and integration test
+# and the one end-to-end smoke run.
+DEFAULT_TIERS = "unit or integration or smoke"
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest applies -m
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark each test with its folder's tier; select the tiers to run.
+
+    Without paths or -m, the default tiers run. `slow` tests (full-size runs) run only when
+    the -m expression names them (`-m slow`, `-m "e2e or slow"`), even inside a tier.
+    """
+    for item in items:
+        tier = item.path.relative_to(TESTS).parts[0]
+        if tier not in TIERS:
+            raise pytest.UsageError(
+                f"{item.path.relative_to(REPO)}: a test lives in the folder of its tier, "
+                f"tests/{{{','.join(TIERS)}}}/ (see README, Tests)"
+            )
+        item.add_marker(tier)
+    markexpr = config.option.markexpr
+    if not markexpr and config.args_source == pytest.Config.ArgsSource.TESTPATHS:
+        config.option.markexpr = markexpr = DEFAULT_TIERS
+    if "slow" not in markexpr:
+        slow = [item for item in items if item.get_closest_marker("slow")]
+        if slow:
+            config.hook.pytest_deselected(items=slow)
+            items[:] = [item for item in items if not item.get_closest_marker("slow")]
+
 
 CSV = """pid,site,age,bmi,sex,grade,pain_post,responder
 p01,A,30,22.5,F,mild,3.5,yes
@@ -154,31 +189,18 @@ PIPELINE_FAST = [
     "explain.background_rows=20",
 ]
 
-GIT_ID = {
-    "GIT_AUTHOR_NAME": "lbp-outcomes tests",
-    "GIT_AUTHOR_EMAIL": "tests@example.invalid",
-    "GIT_COMMITTER_NAME": "lbp-outcomes tests",
-    "GIT_COMMITTER_EMAIL": "tests@example.invalid",
-}
+COMMITTER = "lbp-outcomes tests"  # git identity of the commits tests make (DVC makes some)
 
 
 def tool_env() -> dict[str, str]:
     """Environment for dvc/git/lbp-outcomes subprocesses: this interpreter's bin folder
-    first on PATH (DVC runs stages as `lbp-outcomes ...` through the shell), no telemetry,
-    a fixed git identity (DVC commits experiments)."""
-    import os
-    import sys
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DVC_")}
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env.update(GIT_ID, MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="true", PYTHONUNBUFFERED="1")
-    return env
+    first on PATH, no telemetry, a fixed git identity (see :func:`devtools.tool_env`)."""
+    return devtools.tool_env(Path(sys.executable).parent, COMMITTER)
 
 
 def sh(root: Path, *cmd: str, check: bool = True, timeout: float = 900):
     """Run a command in ``root``; on failure the assertion shows its output."""
     import subprocess
-    import sys
 
     if cmd[0] == "dvc":
         cmd = (sys.executable, "-m", "dvc", *cmd[1:])
@@ -195,24 +217,7 @@ def sh(root: Path, *cmd: str, check: bool = True, timeout: float = 900):
 def copy_repo(dest: Path) -> Path:
     """A fresh clone-like copy of this repository (its git files, committed or not) with a
     git history of one commit: what a user has after `git clone`."""
-    import shutil
-    import subprocess
-
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=REPO,
-        capture_output=True,
-        check=True,
-    ).stdout.split(b"\0")
-    for rel in filter(None, (p.decode() for p in listed)):
-        source = REPO / rel
-        if source.is_file():
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, dest / rel)
-    sh(dest, "git", "init", "-q", "-b", "main")
-    sh(dest, "git", "add", "-A")
-    sh(dest, "git", "commit", "-q", "-m", "copy of the repository under test")
-    return dest
+    return devtools.copy_repo(REPO, dest, COMMITTER, "copy of the repository under test")
 
 
 class PipelineRun:

@@ -3,15 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 import math
-import subprocess
-import sys
-from pathlib import Path
 
-import pytest
-
-REPO = Path(__file__).resolve().parents[1]
+from conftest import REPO
 
 
 def bench():
@@ -69,32 +63,3 @@ def test_tables_judge_each_goal():
     text = bench().render(results)
     assert "time(1M) / time(100k) = 13.00 (goal <= 12.0: MISSED)" in text
     assert "peak memory at 1M = 4.10 GB (goal <= 4.0: MISSED)" in text
-
-
-@pytest.mark.slow
-def test_scale_benchmark_runs_and_writes_results(tmp_path):
-    """`bench/run.py --only scale` on a small cohort: a table on the terminal, the numbers
-    in the results file."""
-    results = tmp_path / "results.json"
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "bench/run.py"),
-            "--only",
-            "scale",
-            "--sizes",
-            "500",
-            "--out",
-            str(tmp_path / "out"),
-            "--results",
-            str(results),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert "| 500 |" in done.stdout
-    row = json.loads(results.read_text())["scale"]["sizes"]["500"]
-    assert row["train"]["seconds"] > 0 and row["peak_mb"] > 50
-    assert set(row["fraction_of_oracle"]) == {"ll_post", "nrs_post", "odi_post"}
