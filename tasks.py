@@ -61,13 +61,31 @@ def setup() -> None:
     STAMP.write_text(want + "\n")
 
 
+XDIST = ["-n", "2", "--dist", "loadfile"]
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def ensure_browser() -> None:
+    """Debian's Chromium for the report's print check (tests/integration/test_report_print.py)
+    and the MLflow screenshots: Playwright's own browser download needs the internet. Installed
+    with apt-get when missing and we are root; otherwise those tests skip and say why."""
+    if CHROMIUM.exists() or os.geteuid() != 0 or not Path("/usr/bin/apt-get").exists():
+        return
+    quiet = {"DEBIAN_FRONTEND": "noninteractive"}
+    _run("apt-get", "update", "-qq", env={**os.environ, **quiet})
+    _run("apt-get", "install", "-y", "-qq", "chromium", env={**os.environ, **quiet})
+
+
 def project_env() -> dict[str, str]:
     """Environment for project commands: the venv first on PATH, telemetry off."""
     return tool_env(BIN)
 
 
 def _test(args: list[str], env: dict[str, str]) -> int:
-    cmd = [str(BIN / "python"), "-m", "pytest", *args]
+    # Two pytest-xdist workers (one per core), a test file per worker at a time, so that
+    # module fixtures (a trained toy project) are built once; `-n 0` runs in one process.
+    parallel = [] if any(a == "-n" or a.startswith("-n") for a in args) else XDIST
+    cmd = [str(BIN / "python"), "-m", "pytest", *parallel, *args]
     print("+", " ".join(cmd), flush=True)
     code = subprocess.run(cmd, cwd=ROOT, env=env).returncode
     if code == NO_TESTS_COLLECTED:
@@ -87,6 +105,7 @@ def main(argv: list[str]) -> int:
         if command == "pipeline":
             _run(BIN / "dvc", "repro", *rest, env=env)
         elif command == "test":
+            ensure_browser()
             return _test(rest, env)
         elif command == "bench":
             _run(BIN / "python", ROOT / "bench" / "run.py", *rest, env=env)

@@ -21,11 +21,18 @@ TIERS = ("unit", "integration", "e2e")
 DEFAULT_TIERS = "unit or integration or smoke"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Without paths or -m, select the default tiers. Done here, not at collection, because
+    pytest-xdist hands the options (not the "no paths given" fact) to its workers."""
+    if not config.option.markexpr and config.args_source == pytest.Config.ArgsSource.TESTPATHS:
+        config.option.markexpr = DEFAULT_TIERS
+
+
 @pytest.hookimpl(tryfirst=True)  # before pytest applies -m
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark each test with its folder's tier; select the tiers to run.
 
-    Without paths or -m, the default tiers run. `slow` tests (full-size runs) run only when
+    Without paths or -m, the default tiers run (see pytest_configure). `slow` tests (full-size runs) run only when
     the -m expression names them (`-m slow`, `-m "e2e or slow"`), even inside a tier.
     """
     for item in items:
@@ -36,10 +43,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 f"tests/{{{','.join(TIERS)}}}/ (see README, Tests)"
             )
         item.add_marker(tier)
-    markexpr = config.option.markexpr
-    if not markexpr and config.args_source == pytest.Config.ArgsSource.TESTPATHS:
-        config.option.markexpr = markexpr = DEFAULT_TIERS
-    if "slow" not in markexpr:
+    if "slow" not in config.option.markexpr:
         slow = [item for item in items if item.get_closest_marker("slow")]
         if slow:
             config.hook.pytest_deselected(items=slow)
