@@ -21,7 +21,7 @@ from lbp_outcomes.report.document import (
     metric_value,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 
 pytest.importorskip("playwright.sync_api")
