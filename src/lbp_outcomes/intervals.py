@@ -81,8 +81,11 @@ def predict_interval(model, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 def save(model, path: Path) -> None:
     import skops.io as sio
 
+    from lbp_outcomes.canonical import canonical_zip
+
     path.parent.mkdir(parents=True, exist_ok=True)
     sio.dump(model, path)
+    canonical_zip(path)  # skops writes a zip stamped with the clock
 
 
 def load(path: Path):
