@@ -16,7 +16,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from lbp_outcomes.dataconfig import DataConfig
+from lbp_outcomes.dataconfig import DataConfig, Reference
 from lbp_outcomes.errors import UserError, did_you_mean, format_validation_error
 
 PARAMS_FILE = "params.yaml"
@@ -207,6 +207,8 @@ class Params(_Strict):
 
     seed: int
     data: DataConfig
+    # Published results the data config selects (conf/reference/); None: no comparison.
+    reference: Reference | None = None
     model: dict[str, FamilyConfig] = Field(min_length=1)
     cv: CVConfig
     tuning: TuningConfig

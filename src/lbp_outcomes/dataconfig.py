@@ -258,7 +258,6 @@ class DataConfig(_Strict):
     mcic: dict[str, Mcic] = Field(default_factory=dict)
     derived: dict[str, Derived] = Field(default_factory=dict)
     cleaning: Cleaning = Cleaning()
-    reference: Reference | None = None
 
     @model_validator(mode="after")
     def _names(self) -> DataConfig:

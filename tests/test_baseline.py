@@ -1,0 +1,143 @@
+"""A committed baseline a reviewer can check: byte-stable outputs, the reproduce command,
+the compact metrics summary and stages that depend only on the params they read."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from conftest import REPO, sh, tool_env
+
+EXAMPLE = "example_trial"  # the smallest complete example: 100 patients, every stage
+
+
+# -- unit: the summary and the canonical model files --------------------------------------------
+def _cv_entry(champion: str, metric: str, mean: float) -> dict:
+    stats = {metric: {"mean": mean, "sd": 0.1, "ci_low": mean - 0.1, "ci_high": mean + 0.1}}
+    return {"champion": champion, "n": 100, champion: stats, "other": stats}
+
+
+def test_summary_holds_the_champions_headline_numbers_only():
+    from lbp_outcomes.summary import summarise
+
+    cv = {"pain": _cv_entry("xgboost", "r2", 0.5), "relief": _cv_entry("linear", "auroc", 0.8)}
+    external = {
+        "available": True,
+        "n": 50,
+        "case_mix": {"membership_auroc": {"estimate": 0.61234}},
+        "targets": {
+            "pain": {
+                "families": {
+                    "xgboost": {"r2": {"estimate": 0.4}, "calibration_slope": {"estimate": 0.9}}
+                },
+                "interval": {"coverage": 0.88},
+            }
+        },
+    }
+    out = summarise(cv, external)
+    assert out["pain"] == {
+        "champion": "xgboost", "n": 100, "cv_r2": 0.5, "cv_r2_lo": 0.4, "cv_r2_hi": 0.6,
+        "ext_r2": 0.4, "ext_slope": 0.9, "ext_cover": 0.88,
+    }  # fmt: skip
+    assert out["relief"] == {
+        "champion": "linear", "n": 100, "cv_auroc": 0.8, "cv_auroc_lo": 0.7, "cv_auroc_hi": 0.9,
+    }  # fmt: skip
+    assert out["external"] == {"n": 50, "membership_auroc": 0.6123}
+    assert "external" not in summarise(cv, {"available": False})
+
+
+def test_model_files_are_canonical_whatever_the_object_identities():
+    """Equal models give equal bytes: the same model pickled after a load round trip (which
+    changes which equal strings are shared objects) gives the same file."""
+    import joblib
+    from sklearn.linear_model import LogisticRegression
+
+    from lbp_outcomes.canonical import dumps_pickle
+
+    X = np.random.default_rng(0).normal(size=(60, 3))
+    model = LogisticRegression().fit(X, X[:, 0] > 0)
+    model.feature_names_in_ = np.array(["a" * 30, "b" * 30, "a" * 29 + "a"], dtype=object)
+    first = dumps_pickle(model)
+    assert pickle_loads_equal(first, model, X)
+    assert dumps_pickle(joblib.load(_tmpfile(first))) == first
+    assert dumps_pickle(model) == first
+
+
+def pickle_loads_equal(data: bytes, model, X) -> bool:
+    import pickle
+
+    return bool(np.array_equal(pickle.loads(data).predict_proba(X), model.predict_proba(X)))
+
+
+def _tmpfile(data: bytes) -> Path:
+    import tempfile
+
+    with tempfile.NamedTemporaryFile(suffix=".joblib", delete=False) as fh:
+        fh.write(data)
+    return Path(fh.name)
+
+
+# -- e2e: a committed run, recomputed ---------------------------------------------------------------
+@pytest.mark.e2e
+def test_reproduce_command_recomputes_the_committed_results_exactly(example_run, tmp_path):
+    """In a fresh clone of a committed run, `tasks.py reproduce`'s script reruns every stage
+    (`dvc repro -f`), finds every headline number equal, and git status stays clean: every
+    output, models included, is byte-stable, and nothing run-specific is in git."""
+    run = example_run(EXAMPLE)
+    lock = yaml.safe_load((run.root / "dvc.lock").read_text())
+    assert "summary" in lock["stages"]
+    reviewer = tmp_path / "reviewer"
+    sh(tmp_path, "git", "clone", "-q", str(run.root), str(reviewer))
+    done = subprocess.run(
+        [sys.executable, "scripts/reproduce.py"],
+        cwd=reviewer,
+        env=tool_env(),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "reproduced exactly; git status is clean" in done.stdout
+    assert "DIFFERS" not in done.stdout
+    assert sh(reviewer, "git", "status", "--porcelain").stdout == ""
+    diff = sh(reviewer, "dvc", "metrics", "diff", "--json").stdout
+    assert json.loads(diff or "{}") == {}
+    assert (reviewer / "dvc.lock").read_text() == (run.root / "dvc.lock").read_text()
+
+
+def _changed_stages(root: Path) -> set[str]:
+    status = json.loads(sh(root, "dvc", "status", "--json").stdout or "{}")
+    return {stage.split(":")[-1] for stage in status}
+
+
+@pytest.mark.e2e
+def test_stages_rerun_only_for_the_params_they_read(example_run, tmp_path):
+    """Published reference values are read by explain and report only; where MLflow logs
+    (`tracking`) and where CV runs (`executor`) change no stage at all."""
+    run = example_run(EXAMPLE)
+    work = tmp_path / "work"
+    shutil.copytree(run.root, work, symlinks=True, ignore=shutil.ignore_patterns("mlruns"))
+    assert _changed_stages(work) == set()
+    params_file = work / "params.yaml"
+    original = yaml.safe_load(params_file.read_text())
+
+    def edit(change) -> set[str]:
+        params = json.loads(json.dumps(original))
+        change(params)
+        params_file.write_text(yaml.safe_dump(params, sort_keys=False))
+        return _changed_stages(work)
+
+    def reference(p):
+        p["reference"] = yaml.safe_load((REPO / "conf/reference/let_2026.yaml").read_text())
+
+    assert edit(reference) == {"explain", "report"}
+    assert edit(lambda p: p["tracking"].update(experiment="elsewhere")) == set()
+    assert edit(lambda p: p["executor"].update(n_jobs=7)) == set()
+    assert edit(lambda p: p["report"].update(title="Another title")) == {"report"}
