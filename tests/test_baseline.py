@@ -4,6 +4,7 @@ the compact metrics summary and stages that depend only on the params they read.
 from __future__ import annotations
 
 import json
+import pickle
 import shutil
 import subprocess
 import sys
@@ -70,9 +71,46 @@ def test_model_files_are_canonical_whatever_the_object_identities():
     assert dumps_pickle(model) == first
 
 
-def pickle_loads_equal(data: bytes, model, X) -> bool:
-    import pickle
+def test_tree_models_pickle_the_same_whatever_their_padding_bytes():
+    """A tree's node array has uninitialised padding between fields: two equal forests
+    (one a deep copy, in fresh memory) still give equal bytes."""
+    import copy
 
+    from sklearn.ensemble import RandomForestRegressor
+
+    from lbp_outcomes.canonical import dumps_pickle
+
+    X = np.random.default_rng(2).normal(size=(40, 3))
+    model = RandomForestRegressor(n_estimators=3, random_state=0).fit(X, X[:, 0])
+    data = dumps_pickle(model)
+    assert dumps_pickle(copy.deepcopy(model)) == data
+    assert np.array_equal(pickle.loads(data).predict(X), model.predict(X))
+
+
+def test_skops_files_are_canonical_whatever_the_object_identities(tmp_path):
+    """skops names objects by id(): a deep copy (new ids) of a model gives the same file once
+    canonicalised, which loads and predicts as the original."""
+    import copy
+
+    import skops.io as sio
+    from sklearn.ensemble import RandomForestRegressor
+
+    from lbp_outcomes.canonical import canonical_skops
+
+    X = np.random.default_rng(1).normal(size=(40, 3))
+    model = RandomForestRegressor(n_estimators=3, random_state=0).fit(X, X[:, 0])
+    files = []
+    for i, obj in enumerate((model, copy.deepcopy(model))):
+        path = tmp_path / f"m{i}.skops"
+        sio.dump(obj, path)
+        canonical_skops(path)
+        files.append(path)
+    assert files[0].read_bytes() == files[1].read_bytes()
+    loaded = sio.load(files[0], trusted=sio.get_untrusted_types(file=files[0]))
+    assert np.array_equal(loaded.predict(X), model.predict(X))
+
+
+def pickle_loads_equal(data: bytes, model, X) -> bool:
     return bool(np.array_equal(pickle.loads(data).predict_proba(X), model.predict_proba(X)))
 
 
