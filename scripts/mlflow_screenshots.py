@@ -5,8 +5,8 @@ sees it: the experiment's runs table, and one child run's page with its params.
 
 Run it in a project that has run the pipeline at least once (tracking on). It starts
 `lbp-outcomes ui` on 127.0.0.1, waits until it answers, opens the experiment through its
-saved view (?viewStateShareKey=lbp-outcomes: parent run expanded, metric columns shown)
-and the champion child run of the first target, writes one PNG per page, prints how many
+saved view (?viewStateShareKey=lbp-outcomes: child runs with metric columns) and the
+champion child run of the first target, writes one PNG per page, prints how many
 params that child run carries, and stops the UI it started. Chromium: /usr/bin/chromium
 (or $CHROMIUM), flags --headless --no-sandbox --disable-gpu --disable-background-networking.
 """
@@ -39,12 +39,12 @@ def wait_until_up(url: str, proc: subprocess.Popen, timeout: float = 120) -> flo
     sys.exit(f"error: the MLflow UI did not answer at {url} within {timeout:.0f} s")
 
 
-def screenshot(url: str, dest: Path, chromium: str) -> None:
+def screenshot(url: str, dest: Path, chromium: str, height: int = 1000) -> None:
     cmd = [
         chromium,
         *FLAGS,
         "--hide-scrollbars",
-        "--window-size=1600,1000",
+        f"--window-size=1600,{height}",
         "--virtual-time-budget=25000",  # let the single-page app fetch and render its data
         f"--screenshot={dest}",
         url,
@@ -63,7 +63,7 @@ def main(argv: list[str]) -> int:
     out.mkdir(parents=True, exist_ok=True)
 
     from lbp_outcomes.config import load_params
-    from lbp_outcomes.tracking import SHARED_VIEW, _client, ensure_experiment
+    from lbp_outcomes.tracking import WORKFLOW, _client, ensure_experiment, runs_url
 
     params = load_params(ROOT)
     experiment = ensure_experiment(params.tracking, ROOT)
@@ -86,15 +86,14 @@ def main(argv: list[str]) -> int:
     try:
         seconds = wait_until_up(f"{base}/health", ui)
         print(f"MLflow UI answered after {seconds:.1f} s")
+        # The first click: the experiment as the experiment list links it.
+        screenshot(f"{base}/#/experiments/{experiment}", out / "mlflow_experiment.png", chromium)
+        screenshot(runs_url(base, experiment), out / "mlflow_runs.png", chromium)
         screenshot(
-            f"{base}/#/experiments/{experiment}/runs?viewStateShareKey={SHARED_VIEW}",
-            out / "mlflow_runs.png",
-            chromium,
-        )
-        screenshot(
-            f"{base}/#/experiments/{experiment}/runs/{child.info.run_id}",
+            f"{base}/#/experiments/{experiment}/runs/{child.info.run_id}?{WORKFLOW}",
             out / "mlflow_child_run.png",
             chromium,
+            height=2600,  # down to the params table
         )
     finally:
         os.killpg(ui.pid, signal.SIGTERM)

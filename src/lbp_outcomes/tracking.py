@@ -43,9 +43,12 @@ CHAMPION = "champion"
 # training), not on the GenAI traces overview.
 KIND_TAG = ("mlflow.experimentKind", "custom_model_development")
 # A saved runs-table view (the UI's "share" mechanism): the experiment's URL with
-# ?viewStateShareKey=<SHARED_VIEW> opens with the parent run expanded and the primary
-# metric columns shown (:func:`shared_view`; MLflow has no other server-side default).
+# ?viewStateShareKey=<SHARED_VIEW> opens on the child runs (target x family) with the
+# primary metric columns shown (:func:`shared_view`; MLflow has no other server-side
+# default for columns).
 SHARED_VIEW = "lbp-outcomes"
+# The UI's sidebar mode: model training (not GenAI), as a URL query parameter.
+WORKFLOW = "workflowType=machine_learning"
 VIEW_COLUMNS = ("r2_mean", "auroc_mean", "mae_mean", "brier_mean")
 
 
@@ -424,16 +427,14 @@ class Tracker:
                 client.set_model_version_tag(name, version, k, str(v))
 
     def share_view(self) -> None:
-        """Save the runs-table view :data:`SHARED_VIEW` on the experiment: this parent run
-        expanded, its children's primary metrics as columns, newest first."""
-        if not self.enabled or not self.parent_id:
+        """Save the runs-table view :data:`SHARED_VIEW` on the experiment (child runs with
+        their primary metrics as columns, newest first)."""
+        if not self.enabled or not self.experiment_id:
             return
         import mlflow
 
         mlflow.MlflowClient().set_experiment_tag(
-            self.experiment_id,
-            f"mlflow.sharedViewState.{SHARED_VIEW}",
-            json.dumps(shared_view(self.parent_id)),
+            self.experiment_id, f"mlflow.sharedViewState.{SHARED_VIEW}", json.dumps(shared_view())
         )
 
 
@@ -451,16 +452,19 @@ def pipeline_params(params: Params) -> dict[str, str]:
     }
 
 
-def shared_view(parent_id: str) -> dict[str, Any]:
-    """An MLflow runs-table view: the parent expanded, primary metric columns selected."""
-    columns = ["attributes.`Models`", "attributes.`Dataset`", "tags.`target`", "tags.`family`"]
+def shared_view() -> dict[str, Any]:
+    """An MLflow runs-table view: the child runs (they carry a `family` tag) of every
+    pipeline run, flat and sorted by name (``<target> | <family>``: a target's families side
+    by side; the UI nests children under their parent only when sorted by time), with the
+    champion tag and the primary metric columns."""
+    columns = ["tags.`champion`"]
     columns += [f"metrics.`{m}`" for m in VIEW_COLUMNS]
     return {
         "selectedColumns": columns,
-        "runsExpanded": {parent_id: True},
         "runsHiddenMode": "SHOW_ALL",
-        "orderByKey": "attributes.start_time",
-        "orderByAsc": False,
+        "searchFilter": "tags.family LIKE '%'",
+        "orderByKey": "tags.`mlflow.runName`",
+        "orderByAsc": True,
     }
 
 
@@ -632,6 +636,11 @@ def read_parent_run(root: Path) -> str | None:
     return json.loads(path.read_text()).get("parent_run_id")
 
 
+def runs_url(base: str, experiment_id: str) -> str:
+    """The experiment's runs table in model-training mode, with the saved view."""
+    return f"{base}/#/experiments/{experiment_id}/runs?{WORKFLOW}&viewStateShareKey={SHARED_VIEW}"
+
+
 def serve_ui(root: Path, host: str = "127.0.0.1", port: int = 5000) -> int:
     """Start the MLflow UI on this project's store (loopback only unless told otherwise)."""
     from lbp_outcomes.config import load_params
@@ -659,8 +668,7 @@ def serve_ui(root: Path, host: str = "127.0.0.1", port: int = 5000) -> int:
     experiment = ensure_experiment(params.tracking, root)
     print("+ " + " ".join(cmd), flush=True)
     print(
-        f"runs with metric columns: http://{host}:{port}/#/experiments/{experiment}"
-        f"?viewStateShareKey={SHARED_VIEW}",
+        f"runs with metric columns: {runs_url(f'http://{host}:{port}', experiment)}",
         flush=True,
     )
     env = {
