@@ -87,18 +87,24 @@ def test_tree_models_pickle_the_same_whatever_their_padding_bytes():
     assert np.array_equal(pickle.loads(data).predict(X), model.predict(X))
 
 
-def test_skops_files_are_canonical_whatever_the_object_identities(tmp_path):
-    """skops names objects by id(): a deep copy (new ids) of a model gives the same file once
-    canonicalised, which loads and predicts as the original."""
+@pytest.mark.parametrize("family", ["random_forest", "xgboost"])
+def test_skops_files_are_canonical_whatever_the_object_identities(tmp_path, family):
+    """skops names objects by id() (and an XGBoost booster by a random uuid): a deep copy
+    (new ids) of a model gives the same file once canonicalised, which loads and predicts
+    as the original."""
     import copy
 
     import skops.io as sio
     from sklearn.ensemble import RandomForestRegressor
+    from xgboost import XGBRegressor
 
     from lbp_outcomes.canonical import canonical_skops
 
     X = np.random.default_rng(1).normal(size=(40, 3))
-    model = RandomForestRegressor(n_estimators=3, random_state=0).fit(X, X[:, 0])
+    if family == "xgboost":
+        model = XGBRegressor(n_estimators=5, n_jobs=1).fit(X, X[:, 0])
+    else:
+        model = RandomForestRegressor(n_estimators=3, random_state=0).fit(X, X[:, 0])
     files = []
     for i, obj in enumerate((model, copy.deepcopy(model))):
         path = tmp_path / f"m{i}.skops"

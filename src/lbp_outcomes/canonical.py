@@ -13,8 +13,9 @@ each output is a pure function of the commit, config and data. Two obstacles in 
   leaves uninitialised: :func:`zero_padding` copies such arrays field by field into zeroed
   memory before they are written, in pickles and in skops files alike.
 - skops files are zip archives stamped with the wall-clock time, whose schema names every
-  object by its ``id()`` (``"__id__"``, and ``"<id>.npy"`` for arrays). :func:`canonical_skops`
-  renumbers the ids in order of first appearance in the schema (a bijection, so shared
+  object by its ``id()`` (``"__id__"``, and ``"<id>.npy"`` for arrays; boosters get a random
+  ``"<uuid>.bin"``). :func:`canonical_skops` renumbers the ids and file names in order of
+  first appearance in the schema (a bijection, so shared
   references still resolve), renames the array members to match, and writes the members
   in name order with a fixed date (:func:`canonical_zip`).
 """
@@ -88,7 +89,7 @@ def canonical_skops(path: str | os.PathLike) -> None:
         if "__id__" in out:
             out["__id__"] = int(new_id(out["__id__"]))
         name = out.get("file")
-        if isinstance(name, str) and name.partition(".")[0].isdigit():
+        if isinstance(name, str):  # "<id>.npy", or "<uuid>.bin" (an XGBoost booster)
             stem, dot, ext = name.partition(".")
             out["file"] = f"{new_id(stem)}{dot}{ext}"
         return out
