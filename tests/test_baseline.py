@@ -128,6 +128,23 @@ def _tmpfile(data: bytes) -> Path:
     return Path(fh.name)
 
 
+def test_dvc_yaml_declares_one_small_metric_and_nothing_run_specific():
+    """summary.json is the only DVC metric; no stage depends on where MLflow logs or CV runs
+    (tracking, executor) or declares the run-specific reports/tracking.json."""
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    metrics = [
+        next(iter(m)) if isinstance(m, dict) else m
+        for stage in stages.values()
+        for m in stage.get("metrics", [])
+    ]
+    assert metrics == ["reports/metrics/summary.json"]
+    for name, stage in stages.items():
+        params = {p.split(".")[0] for p in stage.get("params", [])}
+        assert not params & {"tracking", "executor"}, name
+        files = [next(iter(o)) if isinstance(o, dict) else o for o in stage.get("outs", [])]
+        assert "reports/tracking.json" not in files + stage.get("deps", []), name
+
+
 # -- e2e: a committed run, recomputed ---------------------------------------------------------------
 @pytest.mark.e2e
 def test_reproduce_command_recomputes_the_committed_results_exactly(example_run, tmp_path):
