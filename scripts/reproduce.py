@@ -38,10 +38,11 @@ def committed_summary() -> dict[str, Any]:
     return json.loads(text)
 
 
-def published(reference: dict[str, Any] | None, target: str, family: str, key: str) -> str:
+def published(reference: dict[str, Any] | None, target: str, row: dict[str, Any], key: str) -> str:
     """The paper's value for this row, when it published one (R2 per target and family)."""
-    if not reference or key != "cv_r2":
+    if not reference or key != "cv" or row.get("metric") != "r2":
         return ""
+    family = str(row.get("champion", ""))
     given = reference.get("r2", {}).get(target, {})
     if given.get(family) is not None:
         return f"{given[family]:.3f}"
@@ -59,10 +60,9 @@ def rows(
     out = []
     for target in sorted(set(committed) | set(recomputed)):
         old, new = committed.get(target, {}), recomputed.get(target, {})
-        family = str(old.get("champion", new.get("champion", "")))
         for key in sorted(set(old) | set(new)):
             a, b = old.get(key), new.get(key)
-            pub = published(reference, target, family, key)
+            pub = published(reference, target, old or new, key)
             out.append((target, key, pub, _fmt(a), _fmt(b), a == b))
     return out
 

@@ -44,11 +44,12 @@ def test_summary_holds_the_champions_headline_numbers_only():
     }
     out = summarise(cv, external)
     assert out["pain"] == {
-        "champion": "xgboost", "n": 100, "cv_r2": 0.5, "cv_r2_lo": 0.4, "cv_r2_hi": 0.6,
-        "ext_r2": 0.4, "ext_slope": 0.9, "ext_cover": 0.88,
+        "champion": "xgboost", "metric": "r2", "n": 100, "cv": 0.5, "cv_lo": 0.4,
+        "cv_hi": 0.6, "ext": 0.4, "ext_slope": 0.9, "ext_cover": 0.88,
     }  # fmt: skip
     assert out["relief"] == {
-        "champion": "linear", "n": 100, "cv_auroc": 0.8, "cv_auroc_lo": 0.7, "cv_auroc_hi": 0.9,
+        "champion": "linear", "metric": "auroc", "n": 100, "cv": 0.8, "cv_lo": 0.7,
+        "cv_hi": 0.9,
     }  # fmt: skip
     assert out["external"] == {"n": 50, "membership_auroc": 0.6123}
     assert "external" not in summarise(cv, {"available": False})

@@ -5,15 +5,16 @@ stage), the full detail (every family, every metric, CIs), which stay ordinary o
 Output: reports/metrics/summary.json, a few values per target, small enough for
 ``dvc exp show`` and ``dvc metrics diff`` in a 120-column terminal::
 
-    {"<target>": {"champion": "xgboost", "n": 431,
-                  "cv_r2": 0.71, "cv_r2_lo": 0.66, "cv_r2_hi": 0.76,
-                  "ext_r2": 0.65, "ext_slope": 0.93, "ext_cover": 0.89},
+    {"<target>": {"champion": "xgboost", "metric": "r2", "n": 431,
+                  "cv": 0.71, "cv_lo": 0.66, "cv_hi": 0.76,
+                  "ext": 0.65, "ext_slope": 0.93, "ext_cover": 0.89},
      "external": {"n": 250, "membership_auroc": 0.62}}
 
-``cv_<m>`` is the champion's cross-validated mean of the primary metric ``m`` (R2 for
-regression, AUROC for binary targets) with its CI (``_lo``/``_hi``); ``ext_<m>`` and
+``cv`` is the champion's cross-validated mean of the primary ``metric`` (R2 for
+regression, AUROC for binary targets) with its CI (``cv_lo``/``cv_hi``); ``ext`` and
 ``ext_slope`` (calibration slope) are the champion's estimates in the external cohort;
 ``ext_cover`` is the empirical coverage of the regression champion's prediction interval.
+Short keys on purpose: ``<target>.cv`` is a narrow column in ``dvc exp show``.
 Keys a run cannot fill (no external cohort, a skipped target) are left out, never guessed.
 The per-family numbers stay one ``--json`` away: ``dvc metrics show --json
 reports/metrics/cv.json reports/metrics/external.json``.
@@ -57,14 +58,14 @@ def target_summary(cv_entry: dict[str, Any], ext_entry: dict[str, Any] | None) -
     champion = cv_entry["champion"]
     stats = cv_entry[champion]
     metric = primary_metric(stats)
-    out: dict[str, Any] = {"champion": champion, "n": cv_entry.get("n")}
+    out: dict[str, Any] = {"champion": champion, "metric": metric, "n": cv_entry.get("n")}
     cv = stats[metric]
-    out[f"cv_{metric}"] = _round(cv.get("mean"))
-    out[f"cv_{metric}_lo"] = _round(cv.get("ci_low"))
-    out[f"cv_{metric}_hi"] = _round(cv.get("ci_high"))
+    out["cv"] = _round(cv.get("mean"))
+    out["cv_lo"] = _round(cv.get("ci_low"))
+    out["cv_hi"] = _round(cv.get("ci_high"))
     ext = (ext_entry or {}).get("families", {}).get(champion)
     if ext:
-        out[f"ext_{metric}"] = _round(ext.get(metric, {}).get("estimate"))
+        out["ext"] = _round(ext.get(metric, {}).get("estimate"))
         out["ext_slope"] = _round(ext.get("calibration_slope", {}).get("estimate"))
     interval = (ext_entry or {}).get("interval")
     if interval and interval.get("coverage") is not None:
