@@ -345,7 +345,12 @@ class Tracker:
                 mlflow.log_artifact(str(path), artifact_path=sub or None)
             out = {"run_id": run.info.run_id}
             if model is not None:
-                out["model_uri"] = log_sklearn_model(model, input_example)
+                # Named for what it is (not "model"): the Models tab lists target-family
+                # (MLflow refuses / : . % and quotes in a model name).
+                label = f"{tags.get('target', 'model')}-{tags.get('family', '')}".rstrip("-")
+                out["model_uri"] = log_sklearn_model(
+                    model, input_example, name=re.sub(r"[^A-Za-z0-9_-]", "_", label)
+                )
         return out
 
     def log_artifacts(self, files: dict[str, Path]) -> None:
@@ -508,9 +513,10 @@ def _trusted_types(model: Any, sio: Any) -> list[str]:
     return _TRUSTED[structure]
 
 
-def log_sklearn_model(model: Any, input_example: Any) -> str:
+def log_sklearn_model(model: Any, input_example: Any, name: str = "model") -> str:
     """Log a fitted Pipeline with signature and input example (skops format, with the
-    project's own estimator types declared trusted). Returns the model URI."""
+    project's own estimator types declared trusted) as the logged model ``name``.
+    Returns the model URI."""
     import mlflow
     import skops.io as sio
     from mlflow.models import infer_signature
@@ -522,7 +528,7 @@ def log_sklearn_model(model: Any, input_example: Any) -> str:
         output = model.predict(input_example)
     info = mlflow.sklearn.log_model(
         model,
-        name="model",
+        name=name,
         signature=infer_signature(input_example, output),
         input_example=input_example,
         pip_requirements=pip_requirements(),
