@@ -4,6 +4,7 @@
     python3.11 tasks.py pipeline   # create .venv, install the lock, run `dvc repro`
     python3.11 tasks.py test       # create .venv, install the lock, run the test suite
     python3.11 tasks.py bench      # create .venv, install the lock, run bench/run.py
+    python3.11 tasks.py reproduce  # recompute everything; compare with the committed numbers
     python3.11 tasks.py setup      # only create/refresh .venv
 
 The venv lives in .venv/ at the repository root. It is (re)installed when
@@ -95,7 +96,7 @@ def _test(args: list[str], env: dict[str, str]) -> int:
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {"setup", "pipeline", "test", "bench"}:
+    if not argv or argv[0] not in {"setup", "pipeline", "test", "bench", "reproduce"}:
         print(__doc__)
         return 2
     command, rest = argv[0], argv[1:]
@@ -109,6 +110,8 @@ def main(argv: list[str]) -> int:
             return _test(rest, env)
         elif command == "bench":
             _run(BIN / "python", ROOT / "bench" / "run.py", *rest, env=env)
+        elif command == "reproduce":
+            _run(BIN / "python", ROOT / "scripts" / "reproduce.py", *rest, env=env)
     except subprocess.CalledProcessError as exc:
         return exc.returncode or 1
     return 0

@@ -164,6 +164,8 @@ def pipeline_params(data: dict, overrides: list[str] | None = None, tracking: bo
 
     params = compose(overrides or [], root=REPO)
     params["data"] = copy.deepcopy(data)
+    # Published results sit beside the data config (top-level `reference`), not in it.
+    params["reference"] = params["data"].pop("reference", None)
     params["tracking"] = {
         "enabled": tracking,
         "experiment": f"test/{data['name']}",

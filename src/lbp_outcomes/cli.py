@@ -26,6 +26,7 @@ STAGES = {
     "train": "lbp_outcomes.train",
     "external": "lbp_outcomes.external",
     "explain": "lbp_outcomes.explain",
+    "summary": "lbp_outcomes.summary",
     "report": "lbp_outcomes.report",
 }
 

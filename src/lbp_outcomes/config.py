@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from lbp_outcomes.dataconfig import MAX_SEED, DataConfig
+from lbp_outcomes.dataconfig import MAX_SEED, DataConfig, Reference
 from lbp_outcomes.errors import UserError, format_validation_error
 
 PARAMS_FILE = "params.yaml"
@@ -38,11 +38,14 @@ class _Strict(BaseModel):
 
 
 class TrackingConfig(_Strict):
-    """MLflow tracking. Relative paths resolve against the real project root."""
+    """MLflow tracking. Relative paths resolve against the real project root.
 
-    enabled: bool = True
-    uri: str = "sqlite:///mlruns/mlflow.db"
-    artifact_root: str = "mlruns/artifacts"
+    Here and in the other root sections (cv, conformal, external, explain, report) no field
+    has a default: conf/config.yaml states each default once."""
+
+    enabled: bool
+    uri: str
+    artifact_root: str
     experiment: str
 
 
@@ -117,7 +120,7 @@ class FamilyConfig(_Strict):
 class CVConfig(_Strict):
     folds: int = Field(ge=2)
     repeats: int = Field(ge=1)
-    ci_level: float = Field(default=0.95, gt=0, lt=1)
+    ci_level: float = Field(gt=0, lt=1)
 
 
 class TuningMetric(_Strict):
@@ -176,40 +179,38 @@ class ExecutorConfig(_Strict):
 class ConformalConfig(_Strict):
     """Prediction intervals for regression champions (MAPIE cross-conformal, CV+)."""
 
-    enabled: bool = True
-    level: float = Field(default=0.9, gt=0, lt=1)  # nominal coverage of the interval
-    folds: int = Field(default=5, ge=2)
+    enabled: bool
+    level: float = Field(gt=0, lt=1)  # nominal coverage of the interval
+    folds: int = Field(ge=2)
 
 
 class RecalibrationConfig(_Strict):
-    fit_fraction: float = Field(default=0.5, gt=0, lt=1)  # share of the external cohort
-    repeats: int = Field(default=50, ge=1)  # random fit/evaluate splits, averaged
+    fit_fraction: float = Field(gt=0, lt=1)  # share of the external cohort
+    repeats: int = Field(ge=1)  # random fit/evaluate splits, averaged
 
 
 class ExternalConfig(_Strict):
     """External validation: bootstrap CIs, case-mix diagnostics, model updating."""
 
-    n_boot: int = Field(default=500, ge=10)
-    ci_level: float = Field(default=0.95, gt=0, lt=1)
-    membership_folds: int = Field(default=5, ge=2)
-    recalibration: RecalibrationConfig = RecalibrationConfig()
+    n_boot: int = Field(ge=10)
+    ci_level: float = Field(gt=0, lt=1)
+    membership_folds: int = Field(ge=2)
+    recalibration: RecalibrationConfig
 
 
 class ExplainConfig(_Strict):
     """SHAP explanations of each target's champion."""
 
-    max_rows: int = Field(default=500, ge=10)  # patients explained (a seeded sample if more)
-    background_rows: int = Field(
-        default=100, ge=10
-    )  # background for linear and model-agnostic explainers
-    top_k: int = Field(default=10, ge=1)  # features shown in plots
+    max_rows: int = Field(ge=10)  # patients explained (a seeded sample if more)
+    background_rows: int = Field(ge=10)  # background for linear and model-agnostic explainers
+    top_k: int = Field(ge=1)  # features shown in plots
 
 
 class ReportConfig(_Strict):
     # "": from the data config, e.g. "Treatment outcomes in let_synthetic: reproduction
     # report" ("reproduction" only when it has a published `reference`)
-    title: str = ""
-    author: str = ""
+    title: str
+    author: str
 
 
 class Params(_Strict):
@@ -220,13 +221,15 @@ class Params(_Strict):
 
     seed: int = Field(ge=0, le=MAX_SEED)
     data: DataConfig
+    # Published results the data config selects (conf/reference/); None: no comparison.
+    reference: Reference | None = None
     model: dict[str, FamilyConfig] = Field(min_length=1)
     cv: CVConfig
     tuning: TuningConfig
-    conformal: ConformalConfig = ConformalConfig()
-    external: ExternalConfig = ExternalConfig()
-    explain: ExplainConfig = ExplainConfig()
-    report: ReportConfig = ReportConfig()
+    conformal: ConformalConfig
+    external: ExternalConfig
+    explain: ExplainConfig
+    report: ReportConfig
     executor: ExecutorConfig = ExecutorConfig()
     tracking: TrackingConfig
 

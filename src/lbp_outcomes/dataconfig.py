@@ -392,7 +392,6 @@ class DataConfig(_Strict):
     derived: dict[str, Derived] = Field(default_factory=dict)
     cleaning: Cleaning = Cleaning()
     prediction: Prediction = Prediction()
-    reference: Reference | None = None
 
     @model_validator(mode="after")
     def _names(self) -> DataConfig:

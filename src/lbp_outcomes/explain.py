@@ -2,7 +2,7 @@
 
 Inputs: models/manifest.json and models/<target>/<champion>.joblib (train stage),
 data/features/development.parquet (features stage), params.explain, params.seed and
-params.data (labels, derived features, the published reference). Output: one folder,
+params.data (labels, derived features) and params.reference (the published results). Output: one folder,
 reports/shap/, replaced as a whole:
 
 - importance.json: per target, the champion family, the explainer, the unit of the SHAP
@@ -617,7 +617,7 @@ def run(params: Params, root: Path) -> dict[str, Any]:
         raise UserError(f"{paths.FEATURES}/development.parquet: not found; run features first")
     frame = pd.read_parquet(data_file)
     groups = feature_groups(cfg, spec.columns)
-    reference = list(cfg.reference.top_predictors) if cfg.reference is not None else []
+    reference = list(params.reference.top_predictors) if params.reference is not None else []
 
     report: dict[str, Any] = {}
     attributions: dict[str, Attribution] = {}

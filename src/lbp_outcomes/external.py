@@ -41,7 +41,7 @@ from lbp_outcomes.errors import UserError
 from lbp_outcomes.models.families import predict
 from lbp_outcomes.models.preprocess import FeatureSpec, make_preprocessor
 from lbp_outcomes.seeds import derive_seed
-from lbp_outcomes.tracking import Tracker, read_parent_run
+from lbp_outcomes.tracking import Tracker, read_parent_run, read_registered
 
 OUT_DIR = paths.REPORTS / "external"
 PLOTS_DIR = paths.PLOTS / "external"
@@ -330,6 +330,7 @@ def run(params: Params, root: Path) -> dict[str, Any]:
         out.write_json(root / METRICS_FILE, report)
         tracker.log_artifacts({"external": out_dir, "plots/external": plot_dir})
         tracker.log_metrics(_flat_metrics(report))
+        _tag_champions(tracker, root, report)
     return report
 
 
@@ -346,6 +347,19 @@ def _flat_metrics(report: dict[str, Any]) -> dict[str, float | None]:
         if "interval" in entry:
             flat[f"external.{target}.interval_coverage"] = entry["interval"]["coverage"]
     return flat
+
+
+def _tag_champions(tracker: Tracker, root: Path, report: dict[str, Any]) -> None:
+    """External estimates as tags of each champion's registered version (ext_<metric>)."""
+    versions = read_registered(root)
+    for target, entry in report.get("targets", {}).items() if report.get("available") else []:
+        fam = entry["families"].get(entry["champion"], {})
+        tags = {
+            f"ext_{m}": f"{s['estimate']:.4f}"
+            for m, s in fam.items()
+            if s.get("estimate") is not None
+        }
+        tracker.tag_version(target, versions.get(target), tags)
 
 
 def _print_summary(report: dict[str, Any]) -> None:

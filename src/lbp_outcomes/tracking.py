@@ -25,7 +25,9 @@ import json
 import os
 import re
 import subprocess
+import tempfile
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,17 @@ lifecycle.configure_environment(threads=False)  # also when imported without the
 
 TRACKING_FILE = Path("reports/tracking.json")
 CHAMPION = "champion"
+# Experiment tag that makes the MLflow UI open an experiment on its runs table (model
+# training), not on the GenAI traces overview.
+KIND_TAG = ("mlflow.experimentKind", "custom_model_development")
+# A saved runs-table view (the UI's "share" mechanism): the experiment's URL with
+# ?viewStateShareKey=<SHARED_VIEW> opens on the child runs (target x family) with the
+# primary metric columns shown (:func:`shared_view`; MLflow has no other server-side
+# default for columns).
+SHARED_VIEW = "lbp-outcomes"
+# The UI's sidebar mode: model training (not GenAI), as a URL query parameter.
+WORKFLOW = "workflowType=machine_learning"
+VIEW_COLUMNS = ("r2_mean", "auroc_mean", "mae_mean", "brier_mean")
 
 
 # -- where ---------------------------------------------------------------------------------
@@ -98,8 +111,18 @@ def _ensure_experiment(cfg: TrackingConfig, root: Path) -> str:
     experiment_id = found.experiment_id if found is not None else None
     if experiment_id is None:
         experiment_id = client.create_experiment(
-            cfg.experiment, artifact_location=artifact_location(cfg, root, cfg.experiment)
+            cfg.experiment,
+            artifact_location=artifact_location(cfg, root, cfg.experiment),
+            tags={
+                KIND_TAG[0]: KIND_TAG[1],
+                "mlflow.note.content": (
+                    "lbp-outcomes pipeline runs: one parent run per pipeline execution, one "
+                    "child run per target x model family (cross-validated metrics, model)."
+                ),
+            },
         )
+    elif found.tags.get(KIND_TAG[0]) != KIND_TAG[1]:  # made by an older version
+        client.set_experiment_tag(experiment_id, *KIND_TAG)
     _write_ahead_log(tracking_uri(cfg, root))
     return experiment_id
 
@@ -135,7 +158,8 @@ def run_tags(params: Params, root: Path) -> dict[str, str]:
     tags = {
         "data_config": params.data.name,
         "seed": str(params.seed),
-        "git_commit": _git(root, "rev-parse", "HEAD") or "unknown",
+        # The standard tag: the UI shows and links it as the run's source version.
+        "mlflow.source.git.commit": _git(root, "rev-parse", "HEAD") or "unknown",
     }
     if _git(root, "status", "--porcelain", "--untracked-files=no"):
         tags["git_dirty"] = "true"
@@ -191,14 +215,58 @@ class Tracker:
         if resume:
             run = mlflow.start_run(run_id=resume)
         else:
-            run = mlflow.start_run(experiment_id=self.experiment_id, run_name=self._parent_name())
+            run = mlflow.start_run(
+                experiment_id=self.experiment_id,
+                run_name=self._parent_name(),
+                description=(
+                    f"Pipeline run on data config {self.params.data.name!r}: "
+                    f"{len(self.params.model)} model families, "
+                    f"{self.params.cv.folds}-fold CV x {self.params.cv.repeats}. Child runs "
+                    "hold each target x family; the data config is an artifact and a dataset."
+                ),
+            )
             mlflow.set_tags(self.provenance)
-            _log_params(flatten(self.params.model_dump(mode="json")))
+            _log_params(pipeline_params(self.params))
+            self._log_config_files()
         self.parent_id = run.info.run_id
         mlflow.set_tags({f"stage.{stage}": "running", OWNER_TAG: owner_tag()})
         with _closing_runs():
             yield self
             mlflow.set_tag(f"stage.{stage}", "done")
+
+    def _log_config_files(self) -> None:
+        """The data config and the whole resolved params, once, as parent-run artifacts
+        (not as params: ~300 data-config keys would bury the model params)."""
+        import mlflow
+        import yaml
+
+        config = self.params.model_dump(mode="json")
+        with tempfile.TemporaryDirectory(prefix="lbp-mlflow-") as tmp:
+            for name, tree in (("data_config.yaml", config["data"]), ("params.yaml", config)):
+                path = Path(tmp) / name
+                path.write_text(yaml.safe_dump(tree, sort_keys=False), encoding="utf-8")
+                mlflow.log_artifact(str(path), artifact_path="config")
+
+    def log_dataset(self, frame: Any, cohort: str, rows: int) -> None:
+        """The model-ready cohort as the parent run's dataset input: name, digest (the
+        file's md5, as DVC hashes it), schema and row count; no rows are logged."""
+        if not self.enabled:
+            return
+        import mlflow
+
+        digest = self.provenance.get(f"data_md5.{cohort}", "")
+        from mlflow.data.dataset_source_registry import resolve_dataset_source
+
+        with warnings.catch_warnings():  # "can be interpreted in multiple ways": local file
+            warnings.simplefilter("ignore", UserWarning)
+            source = resolve_dataset_source(f"data/features/{cohort}.parquet")
+        dataset = mlflow.data.from_pandas(
+            frame.head(0),  # schema only: patient rows never leave the project
+            source=source,
+            name=f"{self.params.data.name}/{cohort}",
+            digest=digest[:10] or None,
+        )
+        mlflow.log_input(dataset, context=cohort, tags={"rows": str(rows)})
 
     @functools.cached_property
     def provenance(self) -> dict[str, str]:
@@ -221,14 +289,32 @@ class Tracker:
         artifacts: dict[str, Path],
         model: Any = None,
         input_example: Any = None,
+        seconds: float = 0.0,
+        description: str = "",
     ) -> dict[str, str]:
-        """One child run under the parent; returns {"run_id", "model_uri"}."""
+        """One child run under the parent; returns {"run_id", "model_uri"}.
+
+        ``seconds``: the compute time of this target x family's CV fits and final refit;
+        the run starts that long before now, so its recorded duration reflects the CV (the
+        fits ran in parallel with other pairs' fits, before any run was logged).
+        """
         if not self.enabled:
             return {}
         import mlflow
         from mlflow.entities import Metric
 
-        with mlflow.start_run(run_name=name, nested=True, experiment_id=self.experiment_id) as run:
+        client = mlflow.MlflowClient()
+        created = client.create_run(
+            self.experiment_id,
+            start_time=int((time.time() - seconds) * 1000),
+            tags={
+                "mlflow.parentRunId": self.parent_id,
+                "mlflow.runName": name,
+                "mlflow.note.content": description,
+            },
+            run_name=name,
+        )
+        with mlflow.start_run(run_id=created.info.run_id, nested=True) as run:
             mlflow.set_tags({**self.provenance, **tags, OWNER_TAG: owner_tag()})
             _log_params(params)
             now = int(time.time() * 1000)
@@ -239,14 +325,18 @@ class Tracker:
                     for step, v in enumerate(values)
                     if v == v
                 ]
-            client = mlflow.MlflowClient()
             for start in range(0, len(batch), 900):
                 client.log_batch(run.info.run_id, metrics=batch[start : start + 900])
             for sub, path in artifacts.items():
                 mlflow.log_artifact(str(path), artifact_path=sub or None)
             out = {"run_id": run.info.run_id}
             if model is not None:
-                out["model_uri"] = log_sklearn_model(model, input_example)
+                # Named for what it is (not "model"): the Models tab lists target-family
+                # (MLflow refuses / : . % and quotes in a model name).
+                label = f"{tags.get('target', 'model')}-{tags.get('family', '')}".rstrip("-")
+                out["model_uri"] = log_sklearn_model(
+                    model, input_example, name=re.sub(r"[^A-Za-z0-9_-]", "_", label)
+                )
         return out
 
     def log_artifacts(self, files: dict[str, Path]) -> None:
@@ -270,22 +360,103 @@ class Tracker:
             {key(k): float(v) for k, v in values.items() if v is not None and v == v}
         )
 
-    def register(self, target: str, model_uri: str, description: str = "") -> str | None:
-        """Register ``model_uri`` as this target's model and point alias ``champion`` at it."""
+    def register(
+        self,
+        target: str,
+        model_uri: str,
+        run_id: str,
+        description: str = "",
+        tags: dict[str, str] | None = None,
+    ) -> str | None:
+        """Register ``model_uri`` as a new version of this target's model (with a
+        description and tags) and point alias ``champion`` at it.
+
+        The registered model is created only when absent (a parallel run may win the race),
+        and the version is created directly: ``mlflow.register_model`` would try to create
+        the model again and log a misleading "already exists" on every run but the first.
+        """
         if not self.enabled or not model_uri:
             return None
         import mlflow
+        from mlflow.exceptions import MlflowException
 
         name = registered_name(self.params.data.name, target)
         client = mlflow.MlflowClient()
         try:
             client.get_registered_model(name)
-        except Exception:
-            with contextlib.suppress(Exception):  # a parallel run created it first
-                client.create_registered_model(name, description=description)
-        version = mlflow.register_model(model_uri, name)
+        except MlflowException:
+            with contextlib.suppress(MlflowException):  # a parallel run created it first
+                client.create_registered_model(
+                    name,
+                    description=f"Champion models for {target} ({self.params.data.name}); "
+                    f"alias {CHAMPION!r} marks the current one.",
+                )
+        model_id = (
+            model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
+        )
+        version = client.create_model_version(
+            name,
+            source=model_uri,
+            run_id=run_id,
+            tags=tags or {},
+            description=description,
+            model_id=model_id,
+        )
         client.set_registered_model_alias(name, CHAMPION, version.version)
         return str(version.version)
+
+    def tag_version(self, target: str, version: str | None, tags: dict[str, Any]) -> None:
+        """Add tags (e.g. external metrics) to a registered version of ``target``'s model."""
+        if not self.enabled or not version:
+            return
+        import mlflow
+
+        client = mlflow.MlflowClient()
+        name = registered_name(self.params.data.name, target)
+        for k, v in tags.items():
+            if v is not None:
+                client.set_model_version_tag(name, version, k, str(v))
+
+    def share_view(self) -> None:
+        """Save the runs-table view :data:`SHARED_VIEW` on the experiment (child runs with
+        their primary metrics as columns, newest first)."""
+        if not self.enabled or not self.experiment_id:
+            return
+        import mlflow
+
+        mlflow.MlflowClient().set_experiment_tag(
+            self.experiment_id, f"mlflow.sharedViewState.{SHARED_VIEW}", json.dumps(shared_view())
+        )
+
+
+def pipeline_params(params: Params) -> dict[str, str]:
+    """The parent run's params: what the pipeline ran, in a dozen keys (the whole config is
+    the ``config/params.yaml`` artifact)."""
+    return {
+        "data_config": params.data.name,
+        "seed": str(params.seed),
+        "families": ",".join(params.model),
+        "targets": ",".join(params.data.all_targets),
+        **flatten(params.cv.model_dump(mode="json"), "cv."),
+        **flatten(params.tuning.model_dump(mode="json"), "tuning."),
+        **flatten(params.conformal.model_dump(mode="json"), "conformal."),
+    }
+
+
+def shared_view() -> dict[str, Any]:
+    """An MLflow runs-table view: the child runs (they carry a `family` tag) of every
+    pipeline run, flat and sorted by name (``<target> | <family>``: a target's families side
+    by side; the UI nests children under their parent only when sorted by time), with the
+    champion tag and the primary metric columns."""
+    columns = ["tags.`champion`"]
+    columns += [f"metrics.`{m}`" for m in VIEW_COLUMNS]
+    return {
+        "selectedColumns": columns,
+        "runsHiddenMode": "SHOW_ALL",
+        "searchFilter": "tags.family LIKE '%'",
+        "orderByKey": "tags.`mlflow.runName`",
+        "orderByAsc": True,
+    }
 
 
 def _log_params(params: dict[str, str]) -> None:
@@ -328,9 +499,10 @@ def _trusted_types(model: Any, sio: Any) -> list[str]:
     return _TRUSTED[structure]
 
 
-def log_sklearn_model(model: Any, input_example: Any) -> str:
+def log_sklearn_model(model: Any, input_example: Any, name: str = "model") -> str:
     """Log a fitted Pipeline with signature and input example (skops format, with the
-    project's own estimator types declared trusted). Returns the model URI."""
+    project's own estimator types declared trusted) as the logged model ``name``.
+    Returns the model URI."""
     import mlflow
     import skops.io as sio
     from mlflow.models import infer_signature
@@ -342,7 +514,7 @@ def log_sklearn_model(model: Any, input_example: Any) -> str:
         output = model.predict(input_example)
     info = mlflow.sklearn.log_model(
         model,
-        name="model",
+        name=name,
         signature=infer_signature(input_example, output),
         input_example=input_example,
         pip_requirements=pip_requirements(),
@@ -415,11 +587,25 @@ def write_tracking_file(out, root: Path, tracker: Tracker, **extra: Any) -> None
     out.write_json(root / TRACKING_FILE, info)
 
 
+def read_registered(root: Path) -> dict[str, str]:
+    """{target: registered version} of the champions the train stage registered."""
+    path = root / TRACKING_FILE
+    if not path.exists():
+        return {}
+    found = json.loads(path.read_text()).get("registered") or {}
+    return {t: str(v) for t, v in found.items() if v}
+
+
 def read_parent_run(root: Path) -> str | None:
     path = root / TRACKING_FILE
     if not path.exists():
         return None
     return json.loads(path.read_text()).get("parent_run_id")
+
+
+def runs_url(base: str, experiment_id: str) -> str:
+    """The experiment's runs table in model-training mode, with the saved view."""
+    return f"{base}/#/experiments/{experiment_id}/runs?{WORKFLOW}&viewStateShareKey={SHARED_VIEW}"
 
 
 def serve_ui(root: Path, host: str = "127.0.0.1", port: int = 5000) -> int:
@@ -428,7 +614,6 @@ def serve_ui(root: Path, host: str = "127.0.0.1", port: int = 5000) -> int:
 
     params = load_params(root)
     uri = tracking_uri(params.tracking, root)
-    ensure_experiment(params.tracking, root)
     cmd = [
         "mlflow",
         "ui",
@@ -440,10 +625,23 @@ def serve_ui(root: Path, host: str = "127.0.0.1", port: int = 5000) -> int:
         host,
         "--port",
         str(port),
+        "--workers",
+        "1",  # one user on a laptop: one worker starts fast and leaves the cores free
     ]
     if host not in {"127.0.0.1", "localhost", "::1"}:
         print(
             f"warning: the MLflow UI will listen on {host}: anyone who can reach it sees every run"
         )
+    experiment = ensure_experiment(params.tracking, root)
     print("+ " + " ".join(cmd), flush=True)
-    return subprocess.call(cmd, env={**os.environ, **lifecycle.TELEMETRY_OFF})
+    print(
+        f"runs with metric columns: {runs_url(f'http://{host}:{port}', experiment)}",
+        flush=True,
+    )
+    env = {
+        **os.environ,
+        **lifecycle.TELEMETRY_OFF,
+        # No background job runner (huey consumers): the UI only browses runs.
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+    }
+    return subprocess.call(cmd, env=env)

@@ -30,11 +30,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import joblib
 import pandas as pd
 
 from lbp_outcomes import intervals, paths, plots
 from lbp_outcomes.atomic import Outputs
+from lbp_outcomes.canonical import dump_pickle
 from lbp_outcomes.config import Params, fold_limits
 from lbp_outcomes.cv import FoldResult, TargetData, fold_table, oof_table, plan, run_task, summarise
 from lbp_outcomes.dataconfig import DataConfig
@@ -295,6 +295,7 @@ def _train(
         ignore_index=True,
     )
     example = typical_patient(frame, spec)
+    tracker.log_dataset(example, "development", rows=len(frame))
 
     labels = {f: params.model[f].label or f for f in families}
     figures = _figures(tmp, datasets, oof, cfg, manifest, labels, summaries)
@@ -304,7 +305,7 @@ def _train(
         for (target, family), group in grouped.items():
             dest = model_dir / paths.slug(target) / f"{family}.joblib"
             dest.parent.mkdir(parents=True, exist_ok=True)
-            joblib.dump(_final(group).model, dest)
+            dump_pickle(_final(group).model, dest)  # byte-stable: DVC hashes it
         for target, model in conformal.items():
             intervals.save(model, model_dir / paths.slug(target) / intervals.FILE)
             manifest["targets"][target]["conformal"] = {
@@ -468,7 +469,12 @@ def _log_runs(
     if not tracker.enabled:
         return {"runs": runs, "registered": registered}
     config = params.model_dump(mode="json")
-    shared = {k: v for k, v in flatten(config).items() if not k.startswith("model.")}
+    # Training params only (the data config is logged once, on the parent run).
+    shared = {
+        "seed": str(params.seed),
+        **flatten(config["cv"], "cv."),
+        **flatten(config["tuning"], "tuning."),
+    }
     for data in datasets:
         champion = manifest["targets"][data.name]["champion"]
         for family, summary in summaries[data.name].items():
@@ -519,17 +525,48 @@ def _log_runs(
                 artifacts=artifacts,
                 model=final.model,
                 input_example=example,
+                seconds=sum(r.seconds for r in group),
+                description=_child_description(data, family, champion, summary),
             )
             runs[data.name][family] = logged.get("run_id", "")
             if family == champion:
                 label = params.model[family].label or family
+                primary = PRIMARY[data.task]
                 version = tracker.register(
                     data.name,
                     logged.get("model_uri", ""),
-                    description=f"Champion model for {data.name} ({params.data.name})",
+                    run_id=logged.get("run_id", ""),
+                    description=_child_description(data, family, champion, summary),
+                    tags={
+                        "family": family,
+                        "task": data.task,
+                        "data_config": params.data.name,
+                        **{
+                            f"cv_{m}": f"{summary[m]['mean']:.4f}"
+                            for m in summary
+                            if summary[m].get("mean") is not None
+                        },
+                    },
                 )
                 registered[data.name] = version
-                primary = PRIMARY[data.task]
                 tracker.log_metrics({f"{data.name}.champion_{primary}": summary[primary]["mean"]})
                 print(f"{data.name}: champion {label} ({primary} {summary[primary]['mean']:.3f})")
+    tracker.share_view()
     return {"runs": dict(runs), "registered": registered}
+
+
+def _child_description(
+    data: TargetData, family: str, champion: str, summary: dict[str, Any]
+) -> str:
+    """One line for the MLflow run / model version: what it is and how well it did."""
+    primary = PRIMARY[data.task]
+    stats = summary.get(primary, {})
+    mean, low, high = (stats.get(k) for k in ("mean", "ci_low", "ci_high"))
+    score = "n/a" if mean is None else f"{mean:.3f}"
+    if low is not None and high is not None:
+        score += f" [{low:.3f}, {high:.3f}]"
+    role = "champion" if family == champion else f"not the champion ({champion} is)"
+    return (
+        f"{family} for {data.name} ({data.task}, n = {len(data.y)}): cross-validated "
+        f"{primary} {score}; {role}."
+    )

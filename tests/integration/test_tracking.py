@@ -55,7 +55,7 @@ def test_parent_and_one_child_per_target_and_family(tracked):
     for run in children:
         assert run.info.status == "FINISHED"
         for tag in (
-            "git_commit",
+            "mlflow.source.git.commit",
             "data_config",
             "seed",
             "target",
@@ -68,6 +68,39 @@ def test_parent_and_one_child_per_target_and_family(tracked):
             "model.xgboost.params.max_depth" in run.data.params
             or run.data.tags["family"] == "linear"
         )
+
+
+def test_mlflow_is_set_up_for_comparing_models(tracked):
+    """Model-training experiment with a saved view; lean child params (no data config);
+    the data config once, as an artifact and a dataset input; descriptions everywhere;
+    versions tagged with family and CV metrics; child durations from the CV fits."""
+    project, _, info, client = tracked
+    experiment = client.get_experiment(info["experiment_id"])
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    view = json.loads(experiment.tags["mlflow.sharedViewState.lbp-outcomes"])
+    assert "metrics.`r2_mean`" in view["selectedColumns"]
+    parent = client.get_run(info["parent_run_id"])
+    assert parent.data.tags["mlflow.note.content"]
+    assert len(parent.data.params) < 30
+    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id, "config")}
+    assert artifacts == {"config/data_config.yaml", "config/params.yaml"}
+    (dataset,) = parent.inputs.dataset_inputs
+    assert dataset.dataset.name == "small/development"
+    assert dataset.dataset.digest == parent.data.tags["data_md5.development"][:10]
+    for family in ("xgboost", "linear"):
+        child = client.get_run(info["runs"]["pain_post"][family])
+        params = child.data.params
+        assert not [k for k in params if k.startswith("data.")], "data config in a child run"
+        assert len(params) < 80, len(params)
+        assert "cross-validated r2" in child.data.tags["mlflow.note.content"]
+        assert child.info.end_time - child.info.start_time > 0
+    cv = json.loads((project.root / "reports/metrics/cv.json").read_text())
+    version = client.get_model_version_by_alias("lbp-outcomes.small.pain_post", "champion")
+    assert version.tags["family"] == cv["pain_post"]["champion"]
+    assert float(version.tags["cv_r2"]) == pytest.approx(
+        cv["pain_post"][version.tags["family"]]["r2"]["mean"], abs=1e-4
+    )
+    assert "champion" in version.description
 
 
 def test_fold_values_are_logged_as_steps(tracked):

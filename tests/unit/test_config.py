@@ -10,18 +10,7 @@ from lbp_outcomes.config import compose, group_options, validate_params
 from lbp_outcomes.errors import UserError
 from lbp_outcomes.models.families import check_family
 
-GROUPS = [
-    "data",
-    "model",
-    "cv",
-    "tuning",
-    "conformal",
-    "external",
-    "explain",
-    "report",
-    "executor",
-    "tracking",
-]
+GROUPS = ["data", "model", "tuning", "executor"]
 
 
 def test_params_yaml_equals_composed_conf():

@@ -14,7 +14,7 @@ path), both also logged to the MLflow parent run under ``report/``. Same inputs,
 the report carries the git commit and data hashes, never the time.
 
 Sections: summary, methods, cohort and data flow, Table 1, cross-validated performance,
-published vs reproduced (only with ``data.reference``), external validation (left out when
+published vs reproduced (only with ``reference``), external validation (left out when
 the data config has no external cohort), SHAP explanations, the TRIPOD+AI checklist,
 limitations.
 """

@@ -26,7 +26,7 @@ class Context:
 
     @property
     def reference(self):
-        return self.params.data.reference
+        return self.params.reference
 
     @property
     def synthetic(self) -> bool:

@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from lbp_outcomes import paths
-from lbp_outcomes.tracking import TRACKING_FILE, run_tags
+from lbp_outcomes.tracking import data_hashes
 
 CLEANING = paths.REPORTS / "cleaning.json"
 CV_METRICS = paths.METRICS / "cv.json"
@@ -37,7 +37,6 @@ class Inputs:
     cv_notes: dict[str, Any] | None = None
     external: dict[str, Any] | None = None
     shap: dict[str, Any] | None = None
-    tracking: dict[str, Any] | None = None
     development: pd.DataFrame | None = None
     external_frame: pd.DataFrame | None = None
     provenance: dict[str, str] = field(default_factory=dict)
@@ -107,16 +106,12 @@ def load(root: Path, params: Any) -> Inputs:
         cv_notes=_json(root, CV_NOTES, read),
         external=_json(root, EXTERNAL_METRICS, read),
         shap=_json(root, SHAP_IMPORTANCE, read),
-        tracking=_json(root, TRACKING_FILE, read),
         development=_frame(root, "development", read),
         external_frame=_frame(root, "external", read),
     )
-    # Provenance that does not change between two runs on the same inputs: the commit and
-    # the data hashes, never the clock or the working tree's dirty flag (writing this very
-    # report would flip it).
-    tags = run_tags(params, root)
-    inputs.provenance = {
-        k: v for k, v in sorted(tags.items()) if k == "git_commit" or k.startswith("data_md5.")
-    }
+    # Provenance that does not change between two runs on the same inputs: the data hashes,
+    # never the clock, the MLflow run or the git commit (the report is committed with the
+    # results, so naming the commit would change it in the very commit that holds it).
+    inputs.provenance = dict(sorted(data_hashes(root).items()))
     inputs.read = read
     return inputs

@@ -360,7 +360,7 @@ def methods(ctx: Context) -> Section:
     )
     if ctx.reference is None:
         text.append(
-            "No published results are configured for this cohort (`data.reference`), so "
+            "No published results are configured for this cohort (`reference`), so "
             "there is no published-vs-reproduced comparison."
         )
     analysis.add(Bullets(text))
@@ -623,7 +623,7 @@ def published(ctx: Context) -> Section | None:
         intro += f" Validation in the paper: {ref.validation}."
     intro += (
         " All published numbers below come from the reference config "
-        "(`data.reference`), not from code. The paper's R² is a single held-out estimate; ours "
+        "(`reference`), not from code. The paper's R² is a single held-out estimate; ours "
         "is the cross-validated mean with its CI, so a published value inside our CI means "
         "the two agree within the uncertainty of our estimate."
     )
