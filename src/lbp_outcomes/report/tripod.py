@@ -80,7 +80,7 @@ def items(ctx: Context, present: set[str]) -> list[Item]:
             (
                 "The published study this reproduces is cited; "
                 if ctx.reference is not None
-                else "No published study is configured (`data.reference`); "
+                else "No published study is configured (`reference`); "
             )
             + "healthcare context, intended use and known health inequalities are for the "
             "authors to write.",
