@@ -244,6 +244,9 @@ METRICS: dict[str, Metric] = {
     "auroc": Metric("AUROC", 3, (0.0, 1.0), meaning="discrimination; 0.5 is chance, 1 is perfect"),
     "auprc": Metric("AUPRC", 3, (0.0, 1.0), meaning="area under the precision-recall curve"),
     "brier": Metric("Brier score", 3, (0.0, 1.0), meaning="mean squared error of the probability"),
+    "log_loss": Metric(
+        "Log loss", 3, (0.0, None), meaning="mean negative log-likelihood; lower is better"
+    ),
     "calibration_slope": Metric("Calibration slope", 2, meaning="1 is ideal; below 1: too extreme"),
     "calibration_intercept": Metric("Calibration intercept", 2, meaning="0 is ideal"),
 }
@@ -257,7 +260,14 @@ TASK_METRICS = {
         "calibration_slope",
         "calibration_intercept",
     ],
-    "binary": ["auroc", "auprc", "brier", "calibration_slope", "calibration_intercept"],
+    "binary": [
+        "auroc",
+        "auprc",
+        "brier",
+        "log_loss",
+        "calibration_slope",
+        "calibration_intercept",
+    ],
 }
 
 
@@ -275,7 +285,8 @@ def metric_header(name: str, task: str, unit: str) -> str:
     if task == "regression" and (spec.unit or name == "calibration_intercept") and unit:
         return f"{spec.label} ({unit})"
     if task == "binary" and name == "calibration_intercept":
-        return f"{spec.label} (log-odds)"
+        # with the slope fixed at 1: calibration-in-the-large on the log-odds scale
+        return "Calibration-in-the-large (log-odds)"
     return spec.label
 
 
