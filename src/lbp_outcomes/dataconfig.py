@@ -241,6 +241,23 @@ class Reference(_Strict):
         return max(given.items(), key=lambda kv: kv[1]) if given else None
 
 
+class Subgroup(_Strict):
+    """A column whose groups get their own performance (subgroups stage outputs).
+
+    A categorical column needs nothing; a numeric one is cut into bands at ``cuts`` (each
+    cut starts a band: ``[50, 65]`` gives < 50, 50 to < 65, >= 65)."""
+
+    cuts: list[float] | None = Field(default=None, min_length=1)
+    label: str = ""
+
+    @field_validator("cuts")
+    @classmethod
+    def _increasing(cls, value: list[float] | None) -> list[float] | None:
+        if value is not None and any(b <= a for a, b in zip(value, value[1:], strict=False)):
+            raise ValueError(f"cuts must increase: {value}")
+        return value
+
+
 class Cleaning(_Strict):
     max_dropped_fraction: float = Field(default=0.1, ge=0, le=1)
 
@@ -257,6 +274,7 @@ class DataConfig(_Strict):
     targets: dict[str, Target] = Field(default_factory=dict)
     mcic: dict[str, Mcic] = Field(default_factory=dict)
     derived: dict[str, Derived] = Field(default_factory=dict)
+    subgroups: dict[str, Subgroup] = Field(default_factory=dict)
     cleaning: Cleaning = Cleaning()
     reference: Reference | None = None
 
@@ -299,6 +317,18 @@ class DataConfig(_Strict):
             for column in d.args.values():
                 if column not in known:
                     raise ValueError(f"derived.{name}.args: {column!r} is not a feature")
+        for name, sub in self.subgroups.items():
+            spec = self.model_features.get(name)
+            if spec is None:
+                raise ValueError(
+                    f"subgroups.{name}: not a declared feature or derived feature "
+                    f"({', '.join(self.model_features)})"
+                )
+            numeric = spec.type == "numeric"
+            if numeric and sub.cuts is None:
+                raise ValueError(f"subgroups.{name}: a numeric column needs `cuts`")
+            if not numeric and sub.cuts is not None:
+                raise ValueError(f"subgroups.{name}: `cuts` apply to numeric columns only")
         return self
 
     # -- what later stages need ---------------------------------------------------------

@@ -33,7 +33,7 @@ import joblib
 import numpy as np
 import pandas as pd
 
-from lbp_outcomes import intervals, metrics, paths, plots
+from lbp_outcomes import clinical, intervals, metrics, paths, plots
 from lbp_outcomes.atomic import Outputs
 from lbp_outcomes.config import Params
 from lbp_outcomes.dataconfig import DataConfig
@@ -317,6 +317,19 @@ def run(params: Params, root: Path) -> dict[str, Any]:
             if len(preds):
                 preds.to_parquet(out_dir / "predictions.parquet", index=False)
             _figures(Path(tmp), report, preds, params.data)
+            clinical.write(
+                clinical.evaluate(
+                    clinical.external_items(preds, report, ext),
+                    params.data,
+                    {f: c.label or f for f, c in params.model.items()},
+                    "the external cohort",
+                    derive_seed(params.seed, "external"),
+                    params.external.n_boot,
+                    params.external.ci_level,
+                    Path(tmp),
+                ),
+                out_dir,
+            )
             for png in sorted(Path(tmp).glob("*.png")):
                 (plot_dir / png.name).write_bytes(png.read_bytes())
             _print_summary(report)

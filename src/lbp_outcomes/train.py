@@ -33,7 +33,7 @@ from typing import Any
 import joblib
 import pandas as pd
 
-from lbp_outcomes import intervals, paths, plots
+from lbp_outcomes import clinical, intervals, paths, plots, subgroups
 from lbp_outcomes.atomic import Outputs
 from lbp_outcomes.config import Params
 from lbp_outcomes.cv import FoldResult, TargetData, fold_table, oof_table, plan, run_task, summarise
@@ -169,7 +169,10 @@ def cv_calls(
                     "training in memory"
                 )
         tasks = plan(data, families, params.cv, params.seed, spread, dask.threads_per_worker)
-        calls += [(task, data, params.model[task.family], spec, params.tuning) for task in tasks]
+        calls += [
+            (task, data, params.model[task.family], spec, params.tuning, params.calibration)
+            for task in tasks
+        ]
     return calls
 
 
@@ -297,6 +300,21 @@ def _train(
     example = typical_patient(frame, spec)
 
     figures = _figures(tmp, datasets, oof, cfg, manifest)
+    clinical_dir = tmp / "clinical"
+    clinical.write(
+        clinical.evaluate(
+            clinical.cv_items(oof, datasets, frame, manifest),
+            cfg,
+            {f: params.model[f].label or f for f in families},
+            "cross-validation (out-of-fold)",
+            params.seed,
+            subgroups.N_BOOT,
+            params.cv.ci_level,
+            clinical_dir,
+        ),
+        clinical_dir,
+    )
+    figures.update({png.name: png for png in sorted(clinical_dir.glob("*.png"))})
     clock.lap("tables and plots")
     with Outputs() as out:
         model_dir = out.directory(root / paths.MODELS)
@@ -333,6 +351,9 @@ def _train(
         out.write_with(root / CV_DIR / "folds.csv", lambda p: folds.to_csv(p, index=False))
         out.write_with(root / CV_DIR / "oof.parquet", lambda p: oof.to_parquet(p, index=False))
         out.write_json(root / CV_DIR / "notes.json", notes)
+        for name in clinical.FILES:
+            out.write_with(root / CV_DIR / name, _copier(clinical_dir / name))
+        tracker.log_artifacts({"cv/clinical": clinical_dir})
         plot_dir = out.directory(root / PLOTS_DIR)
         for name, path in figures.items():
             (plot_dir / name).write_bytes(path.read_bytes())
@@ -386,6 +407,10 @@ def _fit_conformal(
         names.append(data.name)
     fitted = executor.map(_conformal_task, calls, label="conformal intervals")
     return dict(zip(names, fitted, strict=True))
+
+
+def _copier(source: Path):
+    return lambda dest: dest.write_bytes(source.read_bytes())
 
 
 def _final(group: list[FoldResult]) -> FoldResult:

@@ -37,6 +37,8 @@ class Inputs:
     cv_notes: dict[str, Any] | None = None
     external: dict[str, Any] | None = None
     shap: dict[str, Any] | None = None
+    # {"cv"|"external": {"calibration"|"decision"|"subgroups": ...}} (clinical.FILES)
+    clinical: dict[str, dict[str, Any]] = field(default_factory=dict)
     tracking: dict[str, Any] | None = None
     development: pd.DataFrame | None = None
     external_frame: pd.DataFrame | None = None
@@ -118,5 +120,11 @@ def load(root: Path, params: Any) -> Inputs:
     inputs.provenance = {
         k: v for k, v in sorted(tags.items()) if k == "git_commit" or k.startswith("data_md5.")
     }
+    for where in ("cv", "external"):
+        inputs.clinical[where] = {
+            name: data
+            for name in ("calibration", "decision", "subgroups")
+            if (data := _json(root, paths.REPORTS / where / f"{name}.json", read)) is not None
+        }
     inputs.read = read
     return inputs
