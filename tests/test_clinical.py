@@ -34,8 +34,9 @@ def test_useful_range_and_summary():
     risk = rng.uniform(0.05, 0.95, 2000)
     y = (rng.uniform(size=2000) < risk).astype(int)
     table = decision.net_benefit(y, {"good": risk})
-    low, high = decision.useful_range(table, "good")
-    assert low < 0.2 and high > 0.8  # a calibrated, discriminating model helps throughout
+    useful = decision.useful(table, "good")
+    # a calibrated, discriminating model helps almost throughout
+    assert useful["from"] < 0.2 and useful["to"] > 0.8 and useful["count"] > 70
     rows = decision.summary(table, "good")
     assert [r["threshold"] for r in rows] == list(decision.SUMMARY_AT)
     assert all(r["model"] >= max(r["treat_all"], 0) for r in rows)

@@ -174,8 +174,8 @@ def figure(
     ax.plot(best.grid, best.observed, lw=2.2, color="C0", label=f"{champion} (champion)")
     ax.set_xlim(lo, hi)
     ax.set_ylim(lo, hi * 1.02 if binary else hi)
-    what = "observed share" if binary else "observed (LOWESS)"
-    ax.set_ylabel(f"{what}: {axis_label}", fontsize=8)
+    what = "observed share with the outcome" if binary else f"observed {axis_label}"
+    ax.set_ylabel(f"{what} (LOWESS)", fontsize=8)
     ax.tick_params(labelsize=7)
     fig.legend(fontsize=7, loc="outside lower center", ncol=3, frameon=False)
     ax.set_title(title, fontsize=9, wrap=True)
@@ -197,7 +197,7 @@ def figure(
     else:
         hist.hist(pred, bins=bins, color="C0", alpha=0.7)
     hist.set_ylabel("patients", fontsize=7)
-    hist.set_xlabel(f"predicted {axis_label} (champion)", fontsize=8)
+    hist.set_xlabel(f"predicted {axis_label} (histogram: champion)", fontsize=8)
     hist.tick_params(labelsize=7)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=DPI, metadata={"Software": None})  # fixed metadata: same bytes

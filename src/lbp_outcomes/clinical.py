@@ -128,12 +128,12 @@ def _decision(
         f"{label}: decision curves, {where}",
         plot_dir / f"{paths.slug(item.target)}_decision.png",
     )
-    useful = decision.useful_range(table, item.champion)
     return {
         "champion": item.champion,
         "n": int(len(observed)),
         "prevalence": round(float(np.mean(observed)), 4),
-        "useful_range": list(useful) if useful else None,
+        "thresholds": len(decision.THRESHOLDS),
+        "useful": decision.useful(table, item.champion),
         "summary": decision.summary(table, item.champion),
         "curves": decision.to_json(table),
     }

@@ -54,13 +54,16 @@ def net_benefit(
     return out.reset_index(drop=True)
 
 
-def useful_range(table: pd.DataFrame, model: str) -> tuple[float, float] | None:
-    """The lowest and highest threshold where ``model`` beats both treat-all and treat-none
-    (by more than 0.001 true positives per patient), or None where it never does."""
+def useful(table: pd.DataFrame, model: str) -> dict[str, float | int] | None:
+    """Where ``model`` beats both treat-all and treat-none (by more than 0.001 true
+    positives per patient): {"from", "to": lowest and highest such threshold, "count": how
+    many of the thresholds}; None where it never does."""
     wide = table.pivot(index="threshold", columns="model", values="net_benefit")
     best_default = np.maximum(wide["all"], wide["none"])
     better = wide.index[(wide[model] - best_default) > 1e-3]
-    return (float(better.min()), float(better.max())) if len(better) else None
+    if not len(better):
+        return None
+    return {"from": float(better.min()), "to": float(better.max()), "count": len(better)}
 
 
 def to_json(table: pd.DataFrame, digits: int = 4) -> dict[str, dict[str, list[float]]]:

@@ -108,12 +108,13 @@ def _decision_table(ctx: Context, target: str, results: dict[str, Any]) -> Table
         champion = ctx.family(entry["champion"])
         header += [f"{champion}, {title}", f"Treat all, {title}"]
         columns.append({row["threshold"]: row for row in entry["summary"]})
-        useful = entry.get("useful_range")
+        useful = entry.get("useful")
         notes.append(
-            f"{title.capitalize()}: the champion beats both defaults for thresholds from "
-            f"{pct(useful[0], 0)} to {pct(useful[1], 0)}."
+            f"{title.capitalize()}: the champion beats both treat all and treat none at "
+            f"{useful['count']} of {entry.get('thresholds', DASH)} thresholds (1% steps), "
+            f"between {pct(useful['from'], 0)} and {pct(useful['to'], 0)}."
             if useful
-            else f"{title.capitalize()}: the champion never beats both defaults."
+            else f"{title.capitalize()}: the champion never beats both treat all and treat none."
         )
     thresholds = sorted({t for col in columns for t in col})
     rows = []
