@@ -144,6 +144,21 @@ class TuningConfig(_Strict):
         return self
 
 
+class CalibrationConfig(_Strict):
+    """Recalibration of binary models inside each training fold (conf/calibration/).
+
+    ``method``: "sigmoid" (Platt: a logistic model on the classifier's score; smooth, never
+    exactly 0 or 1, suited to a few hundred patients) or "isotonic" (monotone steps; needs
+    more patients). ``folds``: the training rows are split in this many stratified parts;
+    each part's model is calibrated on the rows it did not see, and the final probability
+    is the mean over the parts (sklearn ``CalibratedClassifierCV(ensemble=True)``).
+    """
+
+    enabled: bool = True
+    method: Literal["sigmoid", "isotonic"] = "sigmoid"
+    folds: int = Field(default=3, ge=2)
+
+
 class DaskConfig(_Strict):
     """A dask.distributed cluster (``executor.kind: dask``); see conf/executor/dask.yaml.
 
@@ -226,6 +241,7 @@ class Params(_Strict):
     model: dict[str, FamilyConfig] = Field(min_length=1)
     cv: CVConfig
     tuning: TuningConfig
+    calibration: CalibrationConfig
     conformal: ConformalConfig
     external: ExternalConfig
     explain: ExplainConfig

@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 
 from lbp_outcomes import metrics
-from lbp_outcomes.config import CVConfig, FamilyConfig, TuningConfig
+from lbp_outcomes.config import CalibrationConfig, CVConfig, FamilyConfig, TuningConfig
+from lbp_outcomes.models.calibrated import calibrate
 from lbp_outcomes.models.distributed import in_memory
 from lbp_outcomes.models.families import make_pipeline, predict
 from lbp_outcomes.models.preprocess import FeatureSpec
@@ -143,6 +144,10 @@ def plan(
     return tasks
 
 
+def _join(*notes: str) -> str:
+    return "; ".join(n for n in notes if n)
+
+
 def _how(family: str, distributed: frozenset[str], threads: int) -> tuple[bool, int]:
     return (True, threads) if family in distributed else (False, 1)
 
@@ -153,8 +158,14 @@ def run_task(
     family: FamilyConfig,
     spec: FeatureSpec,
     tuning: TuningConfig,
+    calibration: CalibrationConfig | None = None,
 ) -> FoldResult:
-    """Tune on the training rows, fit, and predict the test rows (or keep the final model)."""
+    """Tune on the training rows, fit, and predict the test rows (or keep the final model).
+
+    Binary models are recalibrated on the training rows (``calibration``; see
+    :mod:`lbp_outcomes.models.calibrated`): tuning chooses the hyperparameters, then the
+    tuned estimator is fitted and calibrated inside the same training rows.
+    """
     import time
 
     started = time.perf_counter()
@@ -171,6 +182,14 @@ def run_task(
     how = {"threads": task.threads, "distributed": task.distributed}
     params = tune(family, data.task, spec, X_train, y_train, effective, task.seed, **how)
     pipe = make_pipeline(family, data.task, spec, task.seed, overrides=params, **how)
+    if data.task == "binary" and calibration is not None and calibration.enabled:
+        if task.distributed:
+            # A booster trained across the cluster is fitted once, from the driver.
+            note = _join(note, "calibration skipped: distributed boosting")
+        else:
+            seed = derive_seed(task.seed, "calibration")
+            pipe, why = calibrate(pipe, calibration, y_train, seed)
+            note = _join(note, why)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # e.g. lbfgs/saga convergence notes on tiny folds
         pipe.fit(X_train, y_train)

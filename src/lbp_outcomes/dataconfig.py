@@ -366,6 +366,23 @@ class Prediction(_Strict):
     outcomes_measured: str = ""  # when the outcomes are recorded: "after treatment"
 
 
+class Subgroup(_Strict):
+    """A column whose groups get their own performance (subgroups stage outputs).
+
+    A categorical column needs nothing; a numeric one is cut into bands at ``cuts`` (each
+    cut starts a band: ``[50, 65]`` gives < 50, 50 to < 65, >= 65)."""
+
+    cuts: list[float] | None = Field(default=None, min_length=1)
+    label: str = ""
+
+    @field_validator("cuts")
+    @classmethod
+    def _increasing(cls, value: list[float] | None) -> list[float] | None:
+        if value is not None and any(b <= a for a, b in zip(value, value[1:], strict=False)):
+            raise ValueError(f"cuts must increase: {value}")
+        return value
+
+
 class Cleaning(_Strict):
     max_dropped_fraction: float = Field(default=0.1, ge=0, le=1)
 
@@ -390,6 +407,7 @@ class DataConfig(_Strict):
     include: dict[str, str] = Field(default_factory=dict)
     mcic: dict[str, Mcic] = Field(default_factory=dict)
     derived: dict[str, Derived] = Field(default_factory=dict)
+    subgroups: dict[str, Subgroup] = Field(default_factory=dict)
     cleaning: Cleaning = Cleaning()
     prediction: Prediction = Prediction()
 
@@ -434,6 +452,18 @@ class DataConfig(_Strict):
                 if column not in known:
                     raise ValueError(f"derived.{name}.args: {column!r} is not a feature")
         scopes.check_config(self)
+        for name, sub in self.subgroups.items():
+            spec = self.model_features.get(name)
+            if spec is None:
+                raise ValueError(
+                    f"subgroups.{name}: not a declared feature or derived feature "
+                    f"({', '.join(self.model_features)})"
+                )
+            numeric = spec.type == "numeric"
+            if numeric and sub.cuts is None:
+                raise ValueError(f"subgroups.{name}: a numeric column needs `cuts`")
+            if not numeric and sub.cuts is not None:
+                raise ValueError(f"subgroups.{name}: `cuts` apply to numeric columns only")
         return self
 
     @property

@@ -130,6 +130,10 @@ def explainer_kind(estimator: Any, family: FamilyConfig | None) -> str:
     that declares tree preprocessing but whose type is not recognised gets "tree" too and
     falls back to "permutation" if shap cannot read it (see :func:`explain_pipeline`).
     """
+    if type(estimator).__name__ == "CalibratedClassifierCV":
+        # A recalibrated binary model (conf/calibration/): explain the probability the
+        # saved model gives, which only a model-agnostic explainer can.
+        return "permutation"
     module = type(estimator).__module__
     tree_modules = (
         "xgboost",

@@ -33,7 +33,7 @@ import joblib
 import numpy as np
 import pandas as pd
 
-from lbp_outcomes import intervals, metrics, paths, plots
+from lbp_outcomes import clinical, intervals, metrics, paths, plots
 from lbp_outcomes.atomic import Outputs
 from lbp_outcomes.config import Params
 from lbp_outcomes.dataconfig import DataConfig
@@ -324,6 +324,19 @@ def run(params: Params, root: Path) -> dict[str, Any]:
                 preds.to_parquet(out_dir / "predictions.parquet", index=False)
             labels = {f: spec.label or f for f, spec in params.model.items()}
             _figures(Path(tmp), report, preds, params.data, labels)
+            clinical.write(
+                clinical.evaluate(
+                    clinical.external_items(preds, report, ext),
+                    params.data,
+                    labels,
+                    "the external cohort",
+                    derive_seed(params.seed, "external"),
+                    params.external.n_boot,
+                    params.external.ci_level,
+                    Path(tmp),
+                ),
+                out_dir,
+            )
             for png in sorted(Path(tmp).glob("*.png")):
                 (plot_dir / png.name).write_bytes(png.read_bytes())
             _print_summary(report)

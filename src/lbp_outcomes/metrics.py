@@ -3,7 +3,8 @@
 Regression: R2, MAE, RMSE (outcome units), calibration-in-the-large (mean observed minus
 mean predicted) and calibration slope/intercept (observed regressed on predicted; a slope
 of 1 and intercept of 0 is perfect calibration).
-Binary: AUROC, AUPRC, Brier score, calibration slope (logistic regression of the outcome on
+Binary: AUROC, AUPRC, Brier score, log loss (mean negative log-likelihood, natural log;
+both proper scoring rules), calibration slope (logistic regression of the outcome on
 the logit of the predicted probability) and calibration intercept (calibration-in-the-large:
 the intercept of that model with the slope fixed at 1). All inputs are 1-D arrays of equal
 length; probabilities are P(outcome = 1).
@@ -27,6 +28,7 @@ HIGHER_IS_BETTER = {
     "auroc": True,
     "auprc": True,
     "brier": False,
+    "log_loss": False,
 }
 PRIMARY = {"regression": "r2", "binary": "auroc"}
 
@@ -112,6 +114,7 @@ def binary_metrics(y: np.ndarray, prob: np.ndarray) -> dict[str, float]:
         "auroc": float(skm.roc_auc_score(y, prob)) if both else math.nan,
         "auprc": float(skm.average_precision_score(y, prob)) if both else math.nan,
         "brier": float(skm.brier_score_loss(y, prob)),
+        "log_loss": float(skm.log_loss(y, np.clip(prob, _EPS, 1 - _EPS), labels=[0.0, 1.0])),
         **binary_calibration(y, prob),
     }
 
@@ -222,6 +225,13 @@ def _average_precision_batch(Y: np.ndarray, P: np.ndarray) -> np.ndarray:
         return np.sum(y * at_threshold, axis=1) / tp[:, -1]
 
 
+def _log_loss_batch(Y: np.ndarray, P: np.ndarray) -> np.ndarray:
+    """Mean negative log-likelihood per row, shape (n_resamples,) (as sklearn's log_loss,
+    probabilities clipped to [1e-6, 1 - 1e-6] like :func:`logit`)."""
+    P = np.clip(P, _EPS, 1 - _EPS)
+    return -np.mean(Y * np.log(P) + (1 - Y) * np.log(1 - P), axis=1)
+
+
 def binary_batch(Y: np.ndarray, P: np.ndarray) -> dict[str, np.ndarray]:
     """Binary metrics for many resamples at once (same definitions as
     :func:`binary_metrics`); arrays of shape (n_resamples,). Resamples with one class only
@@ -241,6 +251,7 @@ def binary_batch(Y: np.ndarray, P: np.ndarray) -> dict[str, np.ndarray]:
         "auroc": auroc * nan,
         "auprc": auprc,
         "brier": np.mean((P - Y) ** 2, axis=1),
+        "log_loss": _log_loss_batch(Y, P),
         "calibration_slope": slope * nan,
         "calibration_intercept": intercept * nan,
     }

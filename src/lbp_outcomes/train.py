@@ -32,7 +32,7 @@ from typing import Any
 
 import pandas as pd
 
-from lbp_outcomes import intervals, paths, plots
+from lbp_outcomes import clinical, intervals, paths, plots, subgroups
 from lbp_outcomes.atomic import Outputs
 from lbp_outcomes.canonical import dump_pickle
 from lbp_outcomes.config import Params, fold_limits
@@ -169,7 +169,10 @@ def cv_calls(
                     "training in memory"
                 )
         tasks = plan(data, families, params.cv, params.seed, spread, dask.threads_per_worker)
-        calls += [(task, data, params.model[task.family], spec, params.tuning) for task in tasks]
+        calls += [
+            (task, data, params.model[task.family], spec, params.tuning, params.calibration)
+            for task in tasks
+        ]
     return calls
 
 
@@ -299,6 +302,21 @@ def _train(
 
     labels = {f: params.model[f].label or f for f in families}
     figures = _figures(tmp, datasets, oof, cfg, manifest, labels, summaries)
+    clinical_dir = tmp / "clinical"
+    clinical.write(
+        clinical.evaluate(
+            clinical.cv_items(oof, datasets, frame, manifest),
+            cfg,
+            labels,
+            "cross-validation (out-of-fold)",
+            params.seed,
+            subgroups.N_BOOT,
+            params.cv.ci_level,
+            clinical_dir,
+        ),
+        clinical_dir,
+    )
+    figures.update({png.name: png for png in sorted(clinical_dir.glob("*.png"))})
     clock.lap("tables and plots")
     with Outputs() as out:
         model_dir = out.directory(root / paths.MODELS)
@@ -336,6 +354,9 @@ def _train(
         folds.to_csv(cv_dir / "folds.csv", index=False)
         oof.to_parquet(cv_dir / "oof.parquet", index=False)
         (cv_dir / "notes.json").write_text(_json(notes), encoding="utf-8")
+        for name in clinical.FILES:
+            (cv_dir / name).write_bytes((clinical_dir / name).read_bytes())
+        tracker.log_artifacts({"cv/clinical": clinical_dir})
         plot_dir = out.directory(root / PLOTS_DIR)
         for name, path in figures.items():
             (plot_dir / name).write_bytes(path.read_bytes())

@@ -16,7 +16,9 @@ import yaml
 from conftest import Project, pipeline_params, small_config, toy_cohort, write_params
 from lbp_outcomes.cli import main
 
-FAST = ["cv.folds=3", "cv.repeats=1", "tuning=none", "conformal.enabled=false"]
+# calibration=none: these tests check the tree and linear explainers on the bare estimators
+# (a calibrated binary model is explained by the permutation explainer, tested below).
+FAST = ["cv.folds=3", "cv.repeats=1", "tuning=none", "conformal.enabled=false", "calibration=none"]
 DERIVED = {"age_bmi": {"expr": "age * bmi"}}
 # "height" is no input of the toy cohort: it can never be found
 REFERENCE = {"study": "toy study", "top_predictors": ["grade", "age", "bmi", "sex", "height"]}
@@ -343,3 +345,17 @@ def test_permutation_fast_path_equals_running_the_whole_pipeline(mlp, monkeypatc
     fast = shap_values()
     monkeypatch.setattr(explain, "source_feature", lambda name, spec: "?")  # no fast path
     np.testing.assert_allclose(shap_values(), fast, rtol=1e-9, atol=1e-12)
+
+
+def test_a_calibrated_model_is_explained_by_the_permutation_explainer():
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.ensemble import RandomForestClassifier
+
+    from lbp_outcomes.explain import explainer_kind
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 2))
+    y = (X[:, 0] > 0).astype(int)
+    model = CalibratedClassifierCV(RandomForestClassifier(10, random_state=0), cv=3).fit(X, y)
+    assert explainer_kind(model, None) == "permutation"
+    assert explainer_kind(model.calibrated_classifiers_[0].estimator, None) == "tree"

@@ -49,7 +49,14 @@ def test_external_json_has_every_family_and_metric_with_cis(validated):
             "calibration_slope",
             "calibration_intercept",
         ],
-        "responder": ["auroc", "auprc", "brier", "calibration_slope", "calibration_intercept"],
+        "responder": [
+            "auroc",
+            "auprc",
+            "brier",
+            "log_loss",
+            "calibration_slope",
+            "calibration_intercept",
+        ],
     }.items():
         entry = report["targets"][target]
         assert set(entry["families"]) == {"xgboost", "linear"}

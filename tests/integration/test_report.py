@@ -67,6 +67,7 @@ SECTIONS_WITH_EXTERNAL = [
     "Cross-validated performance",
     "Published vs reproduced",
     "External validation",
+    "Calibration curves, decision curves and subgroups",
     "Explanations (SHAP)",
     "TRIPOD+AI checklist",
     "Limitations",
@@ -239,6 +240,22 @@ def test_external_section_reports_the_external_json(full):
     coverage = entry["interval"]["coverage"]
     assert f"{100 * coverage:.1f}%" in md
     assert "Intercept and slope updated" in md
+
+
+def test_clinical_section_shows_decision_curves_and_subgroups_from_their_json(full):
+    _, md = read(full)
+    assert "Calibration curves, decision curves and subgroups" in md
+    decision = json.loads((full.root / "reports/external/decision.json").read_text())
+    assert decision, "the toy cohort has a binary outcome"
+    for target, entry in decision.items():
+        first = entry["summary"][0]
+        assert f"{first['model']:.3f}" in md  # the net benefit table shows the JSON's numbers
+        assert (full.root / f"reports/plots/external/{target}_decision.png").is_file()
+    groups = json.loads((full.root / "reports/cv/subgroups.json").read_text())
+    assert groups["settings"] == {"min_patients": 30, "min_events": 10}
+    assert "champion performance by subgroup" in md
+    for target in groups["targets"]:
+        assert (full.root / f"reports/plots/cv/{target}_calibration.png").is_file()
 
 
 def test_published_vs_reproduced_uses_the_reference_config(full):

@@ -37,7 +37,14 @@ def test_every_family_and_target_has_finite_metrics(trained):
     assert set(cv) == {"pain_post", "responder"}
     for target, metric_names in {
         "pain_post": ["r2", "mae", "rmse"],
-        "responder": ["auroc", "auprc", "brier", "calibration_slope", "calibration_intercept"],
+        "responder": [
+            "auroc",
+            "auprc",
+            "brier",
+            "log_loss",
+            "calibration_slope",
+            "calibration_intercept",
+        ],
     }.items():
         assert set(cv[target]) - {"champion", "n"} == FAMILIES
         assert cv[target]["champion"] in FAMILIES

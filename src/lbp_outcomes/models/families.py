@@ -87,9 +87,14 @@ def make_pipeline(
 
 
 def predict(pipeline: Pipeline, X, task: str):
-    """Point predictions (regression) or P(outcome = 1) (binary), shape (n_patients,)."""
+    """Point predictions (regression) or P(outcome = 1) (binary), shape (n_patients,).
+
+    Probabilities are clipped to [PROB_EPS, 1 - PROB_EPS] (never exactly 0 or 1; see
+    :mod:`lbp_outcomes.models.calibrated`)."""
     if task == "binary":
-        return pipeline.predict_proba(X)[:, 1]
+        from lbp_outcomes.models.calibrated import clip
+
+        return clip(pipeline.predict_proba(X)[:, 1])
     return pipeline.predict(X)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from lbp_outcomes.config import Params
-from lbp_outcomes.report import sections, tripod
+from lbp_outcomes.report import clinical, sections, tripod
 from lbp_outcomes.report.context import Context
 from lbp_outcomes.report.document import KeyValues, Note, Report, Section
 from lbp_outcomes.report.inputs import Inputs
@@ -25,6 +25,9 @@ def build(params: Params, inputs: Inputs) -> Report:
     # external validation). A missing external.json still gets its one-line section.
     if ctx.inputs.external is None or ctx.inputs.external.get("available"):
         body.append(sections.external(ctx))
+    usefulness = clinical.section(ctx)
+    if usefulness is not None:
+        body.append(usefulness)
     body.append(sections.explanations(ctx))
     limitations = sections.limitations(ctx)
     present = {"top"} | _ids([*body, limitations])

@@ -292,6 +292,13 @@ METRICS: dict[str, Metric] = {
     "calibration_intercept": Metric(
         "Calibration intercept", 2, meaning="0 is ideal", landmarks=(0,)
     ),
+    "log_loss": Metric(
+        "Log loss",
+        3,
+        (0.0, None),
+        meaning="mean negative log-likelihood; lower is better",
+        landmarks=(0,),
+    ),
 }
 
 TASK_METRICS = {
@@ -303,7 +310,14 @@ TASK_METRICS = {
         "calibration_slope",
         "calibration_intercept",
     ],
-    "binary": ["auroc", "auprc", "brier", "calibration_slope", "calibration_intercept"],
+    "binary": [
+        "auroc",
+        "auprc",
+        "brier",
+        "log_loss",
+        "calibration_slope",
+        "calibration_intercept",
+    ],
 }
 
 
@@ -321,7 +335,8 @@ def metric_header(name: str, task: str, unit: str) -> str:
     if task == "regression" and (spec.unit or name == "calibration_intercept") and unit:
         return f"{spec.label} ({unit})"
     if task == "binary" and name == "calibration_intercept":
-        return f"{spec.label} (log-odds)"
+        # with the slope fixed at 1: calibration-in-the-large on the log-odds scale
+        return "Calibration-in-the-large (log-odds)"
     return spec.label
 
 

@@ -37,6 +37,8 @@ class Inputs:
     cv_notes: dict[str, Any] | None = None
     external: dict[str, Any] | None = None
     shap: dict[str, Any] | None = None
+    # {"cv"|"external": {"calibration"|"decision"|"subgroups": ...}} (clinical.FILES)
+    clinical: dict[str, dict[str, Any]] = field(default_factory=dict)
     development: pd.DataFrame | None = None
     external_frame: pd.DataFrame | None = None
     provenance: dict[str, str] = field(default_factory=dict)
@@ -113,5 +115,11 @@ def load(root: Path, params: Any) -> Inputs:
     # never the clock, the MLflow run or the git commit (the report is committed with the
     # results, so naming the commit would change it in the very commit that holds it).
     inputs.provenance = dict(sorted(data_hashes(root).items()))
+    for where in ("cv", "external"):
+        inputs.clinical[where] = {
+            name: data
+            for name in ("calibration", "decision", "subgroups")
+            if (data := _json(root, paths.REPORTS / where / f"{name}.json", read)) is not None
+        }
     inputs.read = read
     return inputs

@@ -333,8 +333,8 @@ def methods(ctx: Context) -> Section:
         "median imputation with missing-value indicators, standardisation and one-hot "
         "categories. Rows with a missing outcome are left out for that outcome only.",
         "Champion: the family with the best mean R² (regression) or AUROC (binary).",
-        "Class imbalance: no resampling or class weights; predicted probabilities are left "
-        "as estimated, and their calibration is reported.",
+        "Class imbalance: no resampling or class weights; their calibration is reported.",
+        _calibration_method(params),
         "Model output: a predicted value in the outcome's unit (regression), or a predicted "
         "probability (binary); no classification threshold is applied.",
     ]
@@ -406,6 +406,19 @@ def methods(ctx: Context) -> Section:
 
 
 # -- cohort flow -------------------------------------------------------------------------------
+def _calibration_method(params: Any) -> str:
+    cal = params.calibration
+    clipped = "reported probabilities are kept within [0.001, 0.999]"
+    if not cal.enabled:
+        return f"Probabilities (binary): as each model estimates them; {clipped}."
+    how = "Platt scaling, a logistic model" if cal.method == "sigmoid" else "isotonic regression"
+    return (
+        f"Probabilities (binary): recalibrated inside every training fold ({how} of the "
+        f"outcome on the model's score, fitted on training rows the model did not see; "
+        f"{cal.folds} stratified parts, their calibrated probabilities averaged); {clipped}."
+    )
+
+
 def cohort(ctx: Context) -> Section:
     section = Section("cohort", "Cohort and data flow")
     cleaning = ctx.inputs.cleaning
@@ -1330,10 +1343,17 @@ def limitations(ctx: Context) -> Section:
             "External validation used one external cohort; recalibration results are averaged "
             "over random halves of it and carry no CI."
         )
-    items.append(
-        "Performance was not examined in subgroups (e.g. by sex or age), so fairness across "
-        "patient groups is not assessed."
-    )
+    if not (ctx.inputs.clinical or {}).get("cv", {}).get("subgroups"):
+        items.append(
+            "Performance was not examined in subgroups (e.g. by sex or age), so fairness "
+            "across patient groups is not assessed."
+        )
+    else:
+        items.append(
+            "Subgroup performance covers only the site and the subgroups the data config "
+            "declares; small groups get a caution, not a number, and no fairness criterion "
+            "is applied."
+        )
     items.append(
         "Missing predictor values were imputed once (median or mode) or handled natively by "
         "tree models; no multiple imputation."

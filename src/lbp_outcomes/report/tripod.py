@@ -167,7 +167,16 @@ def items(ctx: Context, present: set[str]) -> list[Item]:
             where("methods-analysis"),
             "No class-imbalance methods were used; this is stated.",
         ),
-        Item("14", "Fairness", NO, where("limitations"), "Not assessed (stated as a limitation)."),
+        Item(
+            "14",
+            "Fairness",
+            PARTLY if has("clinical-subgroups") else NO,
+            where("clinical-subgroups") or where("limitations"),
+            "Performance with CIs by site and by the subgroups the data config declares; "
+            "no fairness criterion or mitigation."
+            if has("clinical-subgroups")
+            else "Not assessed (stated as a limitation).",
+        ),
         Item(
             "15",
             "Model output",
@@ -245,10 +254,14 @@ def items(ctx: Context, present: set[str]) -> list[Item]:
             "23",
             "Model performance",
             PARTLY if cv_done else NO,
-            where("cv", "external"),
+            where("cv", "external", "clinical"),
             "Discrimination, accuracy and calibration with CIs"
             + (", internal and external" if ext else ", internal only")
-            + "; no subgroup performance.",
+            + (
+                "; calibration curves, decision curves and subgroup performance"
+                if has("clinical")
+                else "; no subgroup performance."
+            ),
         ),
         Item(
             "24",
