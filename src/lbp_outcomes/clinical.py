@@ -18,7 +18,7 @@ import pandas as pd
 
 from lbp_outcomes import calibration, decision, paths, subgroups
 from lbp_outcomes.dataconfig import DataConfig
-from lbp_outcomes.models.families import derive_seed
+from lbp_outcomes.seeds import derive_seed
 
 FILES = ("calibration.json", "decision.json", "subgroups.json")
 
