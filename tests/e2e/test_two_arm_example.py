@@ -68,5 +68,16 @@ def test_two_arm_champions_predict_from_dates_given_as_text(two_arm, tmp_path):
     sh(two_arm.root, "lbp-outcomes", "predict", "--input", str(patients), "--output", str(out))
     predictions = pd.read_csv(out)
     assert len(predictions) == 3
-    assert predictions["pain_change"].notna().all()
-    assert predictions["rmdq_responder_probability"].between(0, 1).all()
+    # CSV headers carry each target's label (and unit): one column per label and quantity
+    (change,) = [
+        c
+        for c in predictions
+        if c.startswith("Change in pain at 12 weeks") and c.endswith(": predicted")
+    ]
+    (responder,) = [
+        c
+        for c in predictions
+        if c.startswith("Roland-Morris improved by 50 %") and c.endswith(": probability")
+    ]
+    assert predictions[change].notna().all()
+    assert predictions[responder].between(0, 1).all()
