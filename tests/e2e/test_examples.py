@@ -28,6 +28,7 @@ the requirements and where they are exercised:
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -246,14 +247,11 @@ def test_champions_predict_new_patients_with_odd_column_names(example_run, tmp_p
     frame = frame[(frame["Site.Name"] == "North") & frame["TSK Fear Score"].notna()].head(3)
     patients = tmp_path / "patients.csv"
     frame.to_csv(patients, index=False)
-    out = tmp_path / "predictions.csv"
+    out = tmp_path / "predictions.json"  # JSON keys outcomes by target name; CSV by label
     sh(run.root, "lbp-outcomes", "predict", "--input", str(patients), "--output", str(out))
-    predictions = pd.read_csv(out)
-    assert len(predictions) == 3
+    patients_out = json.loads(out.read_text())["patients"]
+    assert len(patients_out) == 3
     for target in ("Pain.12wk", "ODI.12wk (%)"):
-        lower, point, upper = (
-            predictions[f"{target}_lower"],
-            predictions[target],
-            predictions[f"{target}_upper"],
-        )
-        assert ((lower <= point) & (point <= upper)).all(), target
+        for patient in patients_out:
+            entry = patient["outcomes"][target]
+            assert entry["lower"] <= entry["prediction"] <= entry["upper"], target
