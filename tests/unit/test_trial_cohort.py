@@ -69,7 +69,11 @@ def test_heterogeneous_setting_keeps_the_average_effects(null_population):
         assert summary["nrs_post"]["effect_sd"][arm] >= 0.0
     assert summary["nrs_post"]["effect_sd"]["sensorimotor"] < 2e-6  # no modifier (RESOLVE)
     assert summary["nrs_post"]["effect_sd"]["let_traction"] > 0.3
-    assert summary["nrs_post"]["optimal_value"] < summary["nrs_post"]["best_single_arm_value"]
+    # personalisation is worth something here: a quarter point of pain on average, with
+    # traction the best arm for about a fifth of patients (docs/treatment.md, section 5)
+    gain = summary["nrs_post"]["best_single_arm_value"] - summary["nrs_post"]["optimal_value"]
+    assert 0.15 < gain < 0.35
+    assert 0.15 < summary["nrs_post"]["optimal_share"]["let_traction"] < 0.3
 
 
 def test_documented_modifiers_have_their_sign():
