@@ -184,3 +184,8 @@ def test_synthetic_trial_writes_its_truth(project, capsys):
     features = pd.read_parquet(project.root / "data/features/development.parquet")
     assert set(features["arm"]) == set(population["arms"])
     assert features["patient_id"].tolist() == potential["patient_id"].tolist()
+    # same config, same bytes: rerunning the cohort stage rewrites identical files
+    raw = sorted(p for p in (project.root / "data/raw").rglob("*") if p.is_file())
+    before = {p: p.read_bytes() for p in raw}
+    assert run(project, capsys, "cohort")[0] == 0
+    assert {p: p.read_bytes() for p in raw} == before
