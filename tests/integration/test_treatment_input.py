@@ -104,7 +104,7 @@ def test_too_few_patients_in_an_arm(good, capsys):
     code, err = run(good, capsys, "cohort", "clean")
     assert code == 2
     line = one_line(err)
-    assert "too few patients in arm '0' 20" in line and "treatment.min_per_arm=25" in line
+    assert "too few patients in arm '0' (20 patients); treatment.min_per_arm is 25" in line
     assert "'arm'" in line and "data/source/small.csv" in line
     assert_unchanged(good, before)
 
