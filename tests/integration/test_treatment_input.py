@@ -12,6 +12,7 @@ import pytest
 
 from conftest import small_config, toy_cohort
 from lbp_outcomes.cli import main
+from lbp_outcomes.cohort import truth
 from lbp_outcomes.config import load_params
 
 ARMS = [{"value": 0, "label": "Usual care"}, {"value": 1, "label": "Exercise"}]
@@ -181,6 +182,9 @@ def test_synthetic_trial_writes_its_truth(project, capsys):
     assert "nrs_mcic@indiv_exercise_cbt" in potential.columns
     population = json.loads((project.root / files["population"]).read_text())
     assert population["reference"] == "usual_physio"
+    read = truth.load(project.root, "external")  # the typed reader gives the same truths
+    assert read.population.model_dump(mode="json") == population
+    assert len(read.expected) == 100 and list(read.expected.columns) == list(potential.columns)
     features = pd.read_parquet(project.root / "data/features/development.parquet")
     assert set(features["arm"]) == set(population["arms"])
     assert features["patient_id"].tolist() == potential["patient_id"].tolist()

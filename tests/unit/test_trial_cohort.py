@@ -103,13 +103,13 @@ def test_observed_outcomes_are_the_potential_outcomes_of_the_allocated_arm(het):
 
 def test_sample_truths_are_the_means_of_the_expected_outcomes(het):
     pop = truth.population_truths(het.expected, True, None)
-    sample = pop["targets"]["nrs_post"]["sample"]
+    sample = pop.targets["nrs_post"].sample
     diff = het.expected["nrs_post@sensorimotor"] - het.expected[f"nrs_post@{REF}"]
-    assert sample["ate"]["sensorimotor"] == pytest.approx(diff.mean(), abs=1e-6)
+    assert sample.ate["sensorimotor"] == pytest.approx(diff.mean(), abs=1e-6)
     realised = het.potential["nrs_post@sensorimotor"] - het.potential[f"nrs_post@{REF}"]
     assert realised.mean() == pytest.approx(diff.mean(), abs=0.2)  # 600 patients
-    assert pop["targets"]["nrs_mcic"]["better"] == "higher"
-    assert sum(sample["optimal_share"].values()) == pytest.approx(1.0, abs=1e-5)
+    assert pop.targets["nrs_mcic"].better == "higher"
+    assert sum(sample.optimal_share.values()) == pytest.approx(1.0, abs=1e-5)
 
 
 def test_randomisation_is_balanced_within_site(het):
