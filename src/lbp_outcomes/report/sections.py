@@ -10,7 +10,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from lbp_outcomes.metrics import PRIMARY
+from lbp_outcomes.catalog import (
+    CLEANING,
+    CV_METRICS,
+    EXTERNAL_METRICS,
+    IMPORTANCE,
+    ExternalMetrics,
+    ExternalTarget,
+    TargetImportance,
+)
+from lbp_outcomes.metricinfo import PRIMARY
 from lbp_outcomes.report import tables
 from lbp_outcomes.report.context import Context, slug
 from lbp_outcomes.report.document import (
@@ -32,12 +41,6 @@ from lbp_outcomes.report.document import (
     pct,
     sig,
 )
-from lbp_outcomes.report.inputs import (
-    CLEANING,
-    CV_METRICS,
-    EXTERNAL_METRICS,
-    SHAP_IMPORTANCE,
-)
 
 # Thresholds for the plain-language flags in the summary. They only choose which sentence
 # to print; every number is shown regardless.
@@ -49,6 +52,8 @@ TOP_N = 5  # the paper reports its top five predictors
 
 
 def missing_input(rel: Any, stage: str) -> Note:
+    """``rel``: a catalog entry or a path relative to the project root."""
+    rel = getattr(rel, "path", rel)
     return Note(f"Not available: `{rel}` was not found (written by the {stage} stage).")
 
 
@@ -115,16 +120,16 @@ def _primary(task: str) -> str:
 
 def _summary_line(ctx: Context, target: str) -> str:
     entry = ctx.cv_entry(target)
-    champion = entry.get("champion")
+    champion = entry.champion if entry else None
     task = ctx.task(target)
-    stats = entry.get(champion) or {}
+    stats = entry.families.get(champion or "", {}) if entry else {}
     primary = _primary(task)
     line = f"**{ctx.label(target)}**: best model {ctx.family(champion or DASH)}"
     line += (
         f", cross-validated {METRICS[primary].label} {metric_value(primary, stats.get(primary))}"
     )
     if task == "regression":
-        mae = (stats.get("mae") or {}).get("mean")
+        mae = stats["mae"].mean if "mae" in stats else None
         if is_number(mae):
             line += f"; predictions are off by {amount(mae, ctx.unit(target))} on average"
         oracle = ctx.inputs.oracle_r2("development", target)
@@ -132,25 +137,21 @@ def _summary_line(ctx: Context, target: str) -> str:
             line += f" (best R² achievable on this synthetic cohort: {num(oracle, 3)})"
     line += "."
     ext = ctx.external_entry(target)
-    ext_stats = (ext.get("families") or {}).get(ext.get("champion") or champion) or {}
-    if ext_stats.get(primary):
+    ext_stats = ext.families.get(ext.champion or champion or "", {}) if ext else {}
+    if ext and primary in ext_stats:
         line += (
-            f" External cohort (n = {ext.get('n', DASH)}): {METRICS[primary].label} "
+            f" External cohort (n = {ext.n}): {METRICS[primary].label} "
             f"{metric_value(primary, ext_stats[primary], 'estimate')}"
         )
         slope = ext_stats.get("calibration_slope")
-        if slope:
+        if slope is not None:
             line += f", calibration slope {metric_value('calibration_slope', slope, 'estimate')}"
         line += "."
     best = ctx.reference.best_r2(target) if ctx.reference is not None else None
-    r2 = stats.get("r2") or {}
-    if best is not None and is_number(r2.get("mean")):
+    r2 = stats.get("r2")
+    if best is not None and r2 is not None and is_number(r2.mean):
         family, value = best
-        inside = (
-            is_number(r2.get("ci_low"))
-            and is_number(r2.get("ci_high"))
-            and r2["ci_low"] <= value <= r2["ci_high"]
-        )
+        inside = is_number(r2.ci_low) and is_number(r2.ci_high) and r2.ci_low <= value <= r2.ci_high
         line += (
             f" Published R² {num(value, 3)} ({ctx.family(family)}): "
             f"{'inside' if inside else 'outside'} the {_ci_level(ctx)} CI of our best model."
@@ -170,14 +171,16 @@ def amount(value: float, unit: str) -> str:
 def _flags(ctx: Context, target: str) -> list[str]:
     """Plain-language warnings: external performance drop, miscalibration, what updating did."""
     ext = ctx.external_entry(target)
-    if not ext:
+    if ext is None:
         return []
     task = ctx.task(target)
     primary = _primary(task)
-    champion = ext.get("champion") or ctx.cv_entry(target).get("champion")
-    ext_stats = (ext.get("families") or {}).get(champion) or {}
-    cv_mean = ((ctx.cv_entry(target).get(champion) or {}).get(primary) or {}).get("mean")
-    ext_est = (ext_stats.get(primary) or {}).get("estimate")
+    cv_entry = ctx.cv_entry(target)
+    champion = ext.champion or (cv_entry.champion if cv_entry else "")
+    ext_stats = ext.families.get(champion, {})
+    cv_stats = cv_entry.families.get(champion, {}).get(primary) if cv_entry else None
+    cv_mean = cv_stats.mean if cv_stats else None
+    ext_est = ext_stats[primary].estimate if primary in ext_stats else None
     out = []
     name = ctx.label(target)
     spec = METRICS[primary]
@@ -186,7 +189,7 @@ def _flags(ctx: Context, target: str) -> list[str]:
             f"{name}: {spec.label} fell from {num(cv_mean, spec.digits)} in cross-validation "
             f"to {num(ext_est, spec.digits)} in the external cohort."
         )
-    slope = (ext_stats.get("calibration_slope") or {}).get("estimate")
+    slope = ext_stats["calibration_slope"].estimate if "calibration_slope" in ext_stats else None
     if is_number(slope) and slope < 0:
         out.append(
             f"{name}: calibration slope {num(slope, 2)} in the external cohort: the ranking "
@@ -203,7 +206,7 @@ def _flags(ctx: Context, target: str) -> list[str]:
             f"{name}: calibration slope {num(slope, 2)} in the external cohort: predictions are "
             "too modest there (they vary less than the outcomes do)."
         )
-    recal = ext.get("recalibration") or {}
+    recal = ext.recalibration or {}
     loss = "brier" if task == "binary" else "rmse"
     before = (recal.get("original") or {}).get(loss)
     after = (recal.get("intercept_slope") or {}).get(loss)
@@ -534,7 +537,7 @@ def cross_validation(ctx: Context) -> Section:
             "and the explanations."
         )
     )
-    skipped = (ctx.inputs.cv_notes or {}).get("skipped_targets") or {}
+    skipped = ctx.inputs.cv_notes.skipped_targets if ctx.inputs.cv_notes else {}
     for target, why in sorted(skipped.items()):
         section.add(Note(f"{ctx.label(target)} was not modelled: {why}.", tone="warning"))
     for target in ctx.targets:
@@ -563,16 +566,17 @@ def cross_validation(ctx: Context) -> Section:
 
 def cv_table(ctx: Context, target: str) -> Table:
     entry = ctx.cv_entry(target)
+    assert entry is not None  # tables only for cross-validated targets
     task = ctx.task(target)
-    champion = entry.get("champion")
+    champion = entry.champion
     families = ctx.family_order(ctx.inputs.families(target))
-    present = {m for f in families for m in entry[f]}
+    present = {m for f in families for m in entry.families[f]}
     order = metric_order(task, present)
     header = ["Model family", *(metric_header(m, task, ctx.unit(target)) for m in order)]
     rows, classes = [], []
     for family in families:
         name = ctx.family(family) + (" (champion)" if family == champion else "")
-        rows.append([name, *(metric_value(m, entry[family].get(m)) for m in order)])
+        rows.append([name, *(metric_value(m, entry.families[family].get(m)) for m in order)])
         classes.append("champion" if family == champion else "")
     oracle = ctx.inputs.oracle_r2("development", target)
     if oracle is not None and "r2" in order:
@@ -585,8 +589,8 @@ def cv_table(ctx: Context, target: str) -> Table:
         classes.append("summary")
     caption = f"{ctx.label(target)}: cross-validated performance, mean [{_ci_level(ctx)} CI]"
     notes = []
-    if entry.get("n") is not None:
-        line = f"n = {entry['n']} patients with this outcome"
+    if entry.n is not None:
+        line = f"n = {entry.n} patients with this outcome"
         events = ctx.events(target) if task == "binary" else None
         if events is not None and events[1]:
             line += f", {events[0]} ({events[0] / events[1]:.1%}) with the event"
@@ -596,7 +600,7 @@ def cv_table(ctx: Context, target: str) -> Table:
             f"Oracle R² {num(oracle, 3)}: the share of variance the generator's true outcome "
             "model explains; no model can exceed it on this synthetic cohort."
         )
-    capped = (ctx.inputs.cv_notes or {}).get("subsampled") or {}
+    capped = ctx.inputs.cv_notes.subsampled if ctx.inputs.cv_notes else {}
     for family in families:
         if f"{target}/{family}" in capped:
             notes.append(
@@ -672,8 +676,8 @@ def _r2_table(ctx: Context) -> Table:
         first = True
         for family in families:
             value = published_r2.get(family)
-            stats = (entry.get(family) or {}).get("r2") if family in ours else None
-            mean = (stats or {}).get("mean")
+            stats = entry.families[family].get("r2") if entry and family in ours else None
+            mean = stats.mean if stats else None
             reproduced = (
                 metric_value("r2", stats)
                 if stats
@@ -684,22 +688,23 @@ def _r2_table(ctx: Context) -> Table:
             marks = []
             if best is not None and family == best[0]:
                 marks.append("paper's best")
-            if family == entry.get("champion"):
+            if entry and family == entry.champion:
                 marks.append("our champion")
             if marks:
                 name += f" ({', '.join(marks)})"
             rows.append([ctx.label(target) if first else "", name, num(value, 3), reproduced, diff])
             classes.append("highlight" if best is not None and family == best[0] else "")
             first = False
-        champion = entry.get("champion")
-        champ_mean = ((entry.get(champion) or {}).get("r2") or {}).get("mean")
+        champion = entry.champion if entry else ""
+        champ_r2 = entry.families.get(champion, {}).get("r2") if entry else None
+        champ_mean = champ_r2.mean if champ_r2 else None
         if best is not None and is_number(champ_mean):
             rows.append(
                 [
                     "",
                     "Best vs best",
                     f"{num(best[1], 3)} ({ctx.family(best[0])})",
-                    f"{metric_value('r2', entry[champion]['r2'])} ({ctx.family(champion)})",
+                    f"{metric_value('r2', champ_r2)} ({ctx.family(champion)})",
                     num(champ_mean - best[1], 3),
                 ]
             )
@@ -878,11 +883,11 @@ def external(ctx: Context) -> Section:
     report = ctx.inputs.external
     if report is None:
         return section.add(missing_input(EXTERNAL_METRICS, "external"))
-    if not report.get("available"):
-        reason = report.get("reason") or "no external cohort"
+    if not report.available:
+        reason = report.reason or "no external cohort"
         return section.add(Paragraph(f"Not performed: {reason}."))
     ext = ctx.params.external
-    n = report.get("n", DASH)
+    n = report.n if report.n is not None else DASH
     source = (
         ((ctx.inputs.raw_manifest or {}).get("cohorts") or {}).get("external", {}).get("source")
     )
@@ -900,14 +905,14 @@ def external(ctx: Context) -> Section:
     if shift:
         section.add(Paragraph(shift))
 
-    given = report.get("targets") or {}
-    targets = {t: given[t] for t in ctx.ordered(given) if isinstance(given[t], dict)}
+    given = report.targets
+    targets = {t: given[t] for t in ctx.ordered(given)}
     perf = section.sub("external-performance", "Discrimination and accuracy")
     perf.add(_external_summary(ctx, targets))
     for target, entry in targets.items():
-        if entry.get("note"):
-            perf.add(Note(f"{ctx.label(target)}: {entry['note']}.", tone="warning"))
-        if entry.get("families"):
+        if entry.note:
+            perf.add(Note(f"{ctx.label(target)}: {entry.note}.", tone="warning"))
+        if entry.families:
             perf.add(_external_table(ctx, target, entry))
 
     cal = section.sub("external-calibration", "Calibration")
@@ -920,12 +925,12 @@ def external(ctx: Context) -> Section:
         )
     )
     for target, entry in targets.items():
-        if not entry.get("families"):
+        if not entry.families:
             continue
-        if entry.get("task", ctx.task(target)) == "regression":
+        if entry.task == "regression":
             caption = (
                 f"{ctx.label(target)}: observed vs predicted for the champion "
-                f"({ctx.family(entry.get('champion', ''))}) in the external cohort; dashed: "
+                f"({ctx.family(entry.champion)}) in the external cohort; dashed: "
                 "perfect calibration; solid: fitted calibration line; dots joined: mean "
                 "observed per group of predicted values."
             )
@@ -990,29 +995,30 @@ def _shift_text(ctx: Context) -> str:
     return f"The synthetic external cohort{site} was generated with: " + "; ".join(parts) + "."
 
 
-def _external_summary(ctx: Context, targets: dict[str, Any]) -> Table:
+def _external_summary(ctx: Context, targets: dict[str, ExternalTarget]) -> Table:
     rows = []
     has_oracle = False
     for target, entry in targets.items():
-        task = entry.get("task") or ctx.task(target)
+        task = entry.task
         primary = _primary(task)
-        champion = entry.get("champion") or ctx.cv_entry(target).get("champion")
-        cv_stats = (ctx.cv_entry(target).get(champion) or {}).get(primary)
-        ext_stats = (entry.get("families") or {}).get(champion) or {}
+        cv_entry = ctx.cv_entry(target)
+        champion = entry.champion or (cv_entry.champion if cv_entry else "")
+        cv_stats = cv_entry.families.get(champion, {}).get(primary) if cv_entry else None
+        ext_stats = entry.families.get(champion, {})
         oracle = ctx.inputs.oracle_r2("external", target) if task == "regression" else None
         has_oracle |= oracle is not None
         rows.append(
             [
                 ctx.label(target),
                 ctx.family(champion or DASH),
-                str(entry.get("n", DASH)),
+                str(entry.n),
                 METRICS[primary].label,
                 metric_value(primary, cv_stats) if cv_stats else DASH,
-                metric_value(primary, ext_stats.get(primary), "estimate")
-                if ext_stats.get(primary)
+                metric_value(primary, ext_stats[primary], "estimate")
+                if primary in ext_stats
                 else DASH,
-                metric_value("calibration_slope", ext_stats.get("calibration_slope"), "estimate")
-                if ext_stats.get("calibration_slope")
+                metric_value("calibration_slope", ext_stats["calibration_slope"], "estimate")
+                if "calibration_slope" in ext_stats
                 else DASH,
                 num(oracle, 3) if oracle is not None else DASH,
             ]
@@ -1046,10 +1052,10 @@ def _external_summary(ctx: Context, targets: dict[str, Any]) -> Table:
     )
 
 
-def _external_table(ctx: Context, target: str, entry: dict[str, Any]) -> Table:
-    task = entry.get("task") or ctx.task(target)
-    families = entry.get("families") or {}
-    champion = entry.get("champion")
+def _external_table(ctx: Context, target: str, entry: ExternalTarget) -> Table:
+    task = entry.task
+    families = entry.families
+    champion = entry.champion
     present = {m for stats in families.values() for m in stats}
     order = metric_order(task, present)
     rows, classes = [], []
@@ -1059,7 +1065,7 @@ def _external_table(ctx: Context, target: str, entry: dict[str, Any]) -> Table:
         classes.append("champion" if family == champion else "")
     return Table(
         f"{ctx.label(target)}: performance of every final model in the external cohort "
-        f"(n = {entry.get('n', DASH)}), estimate [{ctx.params.external.ci_level:.0%} CI]",
+        f"(n = {entry.n}), estimate [{ctx.params.external.ci_level:.0%} CI]",
         ["Model family", *(metric_header(m, task, ctx.unit(target)) for m in order)],
         rows,
         notes=[_metric_note(order, ctx.unit(target))],
@@ -1067,11 +1073,11 @@ def _external_table(ctx: Context, target: str, entry: dict[str, Any]) -> Table:
     )
 
 
-def _case_mix(ctx: Context, report: dict[str, Any]) -> Section:
+def _case_mix(ctx: Context, report: ExternalMetrics) -> Section:
     section = Section("external-case-mix", "Case mix: how the external patients differ")
-    mix = report.get("case_mix") or {}
-    auroc = mix.get("membership_auroc") or {}
-    if auroc:
+    mix = report.case_mix
+    auroc = mix.membership_auroc if mix else None
+    if auroc is not None:
         section.add(
             Paragraph(
                 "A model trained to tell external from development patients using the "
@@ -1081,7 +1087,7 @@ def _case_mix(ctx: Context, report: dict[str, Any]) -> Section:
                 "different case mix (and predictions that may transport less well)."
             )
         )
-    smd = mix.get("smd") or {}
+    smd = mix.smd if mix else {}
     if smd:
         items = sorted(smd.items(), key=lambda kv: (-abs(kv[1]) if is_number(kv[1]) else 0, kv[0]))
         rows = [
@@ -1111,12 +1117,12 @@ def _case_mix(ctx: Context, report: dict[str, Any]) -> Section:
     return section
 
 
-def _updating(ctx: Context, targets: dict[str, Any]) -> Section | None:
-    entries = {t: e for t, e in targets.items() if isinstance(e.get("recalibration"), dict)}
+def _updating(ctx: Context, targets: dict[str, ExternalTarget]) -> Section | None:
+    entries = {t: e for t, e in targets.items() if e.recalibration is not None}
     if not entries:
         return None
     section = Section("external-updating", "Model updating (recalibration)")
-    first = next(iter(entries.values()))["recalibration"]
+    first = next(iter(entries.values())).recalibration or {}
     fraction = first.get("fit_fraction", ctx.params.external.recalibration.fit_fraction)
     splits = first.get("splits", ctx.params.external.recalibration.repeats)
     section.add(
@@ -1135,8 +1141,8 @@ def _updating(ctx: Context, targets: dict[str, Any]) -> Section | None:
         "intercept_slope": "Intercept and slope updated",
     }
     for target, entry in entries.items():
-        task = entry.get("task") or ctx.task(target)
-        recal = entry["recalibration"]
+        task = entry.task
+        recal = entry.recalibration or {}
         kinds = [k for k in labels if isinstance(recal.get(k), dict)]
         kinds += sorted(k for k, v in recal.items() if isinstance(v, dict) and k not in labels)
         present = {m for k in kinds for m in recal[k]}
@@ -1147,7 +1153,7 @@ def _updating(ctx: Context, targets: dict[str, Any]) -> Section | None:
         ]
         section.add(
             Table(
-                f"{ctx.label(target)}: champion ({ctx.family(entry.get('champion', ''))}) before "
+                f"{ctx.label(target)}: champion ({ctx.family(entry.champion)}) before "
                 "and after updating, evaluated on the held-back external patients",
                 ["Model", *(metric_header(m, task, ctx.unit(target)) for m in order)],
                 rows,
@@ -1157,21 +1163,21 @@ def _updating(ctx: Context, targets: dict[str, Any]) -> Section | None:
     return section
 
 
-def _intervals(ctx: Context, targets: dict[str, Any]) -> Section | None:
+def _intervals(ctx: Context, targets: dict[str, ExternalTarget]) -> Section | None:
     rows = []
     for target, entry in targets.items():
-        info = entry.get("interval")
-        if not isinstance(info, dict):
+        info = entry.interval
+        if info is None:
             continue
         rows.append(
             [
                 ctx.label(target),
-                ctx.family(entry.get("champion", "")),
-                pct(info.get("level"), 0),
-                pct(info.get("coverage")),
-                f"{num(info.get('mean_width'), 2)} ({ctx.unit(target)})"
+                ctx.family(entry.champion),
+                pct(info.level, 0),
+                pct(info.coverage),
+                f"{num(info.mean_width, 2)} ({ctx.unit(target)})"
                 if ctx.unit(target)
-                else num(info.get("mean_width"), 2),
+                else num(info.mean_width, 2),
             ]
         )
     if not rows:
@@ -1204,7 +1210,7 @@ def explanations(ctx: Context) -> Section:
     section = Section("explanations", "Explanations (SHAP)")
     shap = ctx.inputs.shap
     if shap is None:
-        return section.add(missing_input(SHAP_IMPORTANCE, "explain"))
+        return section.add(missing_input(IMPORTANCE, "explain"))
     section.add(
         Paragraph(
             "SHAP values split each prediction into contributions of the predictors: how much "
@@ -1218,20 +1224,18 @@ def explanations(ctx: Context) -> Section:
     comparisons = []
     for target in ctx.ordered(shap):
         entry = shap[target]
-        if not isinstance(entry, dict):
-            continue
         sub = section.sub(f"shap-{slug(target)}", ctx.label(target))
-        unit = entry.get("shap_unit") or "model output units"
-        family = ctx.family(entry.get("family", ""))
+        unit = entry.shap_unit or "model output units"
+        family = ctx.family(entry.family)
         sub.add(
             Paragraph(
-                f"Champion: {family}; explainer: {entry.get('explainer', DASH)}; "
-                f"{entry.get('n_explained', DASH)} development patients explained; SHAP values "
+                f"Champion: {family}; explainer: {entry.explainer}; "
+                f"{entry.n_explained} development patients explained; SHAP values "
                 f"in {unit}."
             )
         )
-        features = entry.get("features") or {}
-        ranking = entry.get("ranking") or sorted(features, key=lambda c: -features[c])
+        features = entry.features
+        ranking = entry.ranking or sorted(features, key=lambda c: -features[c])
         rows = [
             [str(i), ctx.label(c), sig(features.get(c))] for i, c in enumerate(ranking[:top_k], 1)
         ]
@@ -1260,8 +1264,8 @@ def explanations(ctx: Context) -> Section:
                 f"{ctx.label(target)}: SHAP beeswarm",
             ),
         )
-        ref = entry.get("reference")
-        if isinstance(ref, dict) and ref.get("top_predictors"):
+        ref = entry.reference
+        if ref is not None and ref.get("top_predictors"):
             sub.add(_shap_reference(ctx, target, entry, ref))
             comparisons.append((target, ref))
     if comparisons:
@@ -1279,8 +1283,10 @@ def explanations(ctx: Context) -> Section:
     return section
 
 
-def _shap_reference(ctx: Context, target: str, entry: dict[str, Any], ref: dict[str, Any]) -> Table:
-    ranking = entry.get("ranking") or []
+def _shap_reference(
+    ctx: Context, target: str, entry: TargetImportance, ref: dict[str, Any]
+) -> Table:
+    ranking = entry.ranking
     top = ref.get("top5") or ranking[:TOP_N]
     group_shared = set(ref.get("group_shared") or [])
     not_inputs = set(ref.get("not_inputs") or [])
@@ -1362,13 +1368,11 @@ def limitations(ctx: Context) -> Section:
         "SHAP values explain the models' behaviour, not causal effects; correlated "
         "predictors share credit"
     )
-    explainers = {
-        e.get("explainer") for e in (ctx.inputs.shap or {}).values() if isinstance(e, dict)
-    }
+    explainers = {e.explainer for e in (ctx.inputs.shap or {}).values()}
     if "permutation" in explainers:
         shap += "; permutation-based explanations (model-agnostic, for the MLP) are approximate"
     items.append(shap + ".")
-    skipped = (ctx.inputs.cv_notes or {}).get("skipped_targets") or {}
+    skipped = ctx.inputs.cv_notes.skipped_targets if ctx.inputs.cv_notes else {}
     if skipped:
         items.append(
             "Not modelled for lack of data: "
