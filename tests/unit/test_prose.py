@@ -1,0 +1,61 @@
+"""The report's prose partials (report/templates/prose/) and the inline Markdown renderer."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace as NS
+
+from lbp_outcomes.report import prose
+from lbp_outcomes.report.render import inline_html
+
+
+def _limitations(**facts) -> list[str]:
+    values = dict(
+        synthetic=False, reference=False, n=None, predictors=5, external=False,
+        subgroups=False, permutation=False, skipped=[],
+    )  # fmt: skip
+    return prose.blocks("limitations", **{**values, **facts})
+
+
+def test_a_partial_gives_one_line_per_block_whatever_its_wrapping():
+    items = _limitations(n=431, skipped=["Pain (NRS)"], permutation=True)
+    assert all("\n" not in item and "  " not in item for item in items)
+    assert items[0] == (
+        "Sample size: 431 development patients for 5 predictors; no formal sample-size "
+        "calculation was made, and CIs from few folds and repeats are wide."
+    )
+    assert items[-1] == "Not modelled for lack of data: Pain (NRS)."
+    assert items[-2].endswith("share credit; permutation-based explanations (model-agnostic, "
+                              "for the MLP) are approximate.")  # fmt: skip
+
+
+def test_conditions_choose_the_sentences():
+    plain = _limitations()
+    assert plain[0].startswith("No external validation")
+    assert not any("synthetic" in item for item in plain)
+    rich = _limitations(synthetic=True, reference=True, external=True, subgroups=True)
+    assert "reproduces the published pattern" in rich[0]
+    assert rich[2].startswith("External validation used one external cohort")
+
+
+def test_analysis_bullets_follow_the_settings():
+    cv = NS(folds=5, repeats=1, ci_level=0.95)
+    tuning = NS(enabled=False)
+    items = prose.blocks(
+        "methods/analysis", families="XGBoost", cv=cv, tuning=tuning, calibration="Cal.",
+        conformal=NS(enabled=False), external=False, ext=None, explain=NS(max_rows=500),
+        reference=True, cfg=None, label=str,
+    )  # fmt: skip
+    assert items[1].startswith("Internal validation: 5-fold cross-validation repeated 1 time ")
+    assert "with a 95% CI from a t-interval" in items[1]
+    assert "Tuning: none; every family used its fixed hyperparameters." in items
+    assert not any(
+        i.startswith(("Prediction intervals", "External", "No published")) for i in items
+    )
+
+
+def test_inline_markdown_is_escaped_and_links_stay_inside_the_report():
+    html = inline_html("**R²** of `ODI <b>` in [Table 1](#characteristics) [x](https://e.org)")
+    assert html == (
+        "<strong>R²</strong> of <code>ODI &lt;b&gt;</code> in "
+        '<a href="#characteristics">Table 1</a> [x](https://e.org)'
+    )
