@@ -16,7 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError, model_serializer, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    TypeAdapter,
+    ValidationError,
+    model_serializer,
+    model_validator,
+)
 
 from lbp_outcomes import paths
 from lbp_outcomes.atomic import to_json_text
@@ -182,7 +189,7 @@ class TargetImportance(Contract):
     explainer: str
     base_value: float
     n_explained: int
-    n_background: int
+    n_background: int | None  # None: the explainer needs no background data (trees)
     features: dict[str, float]
     ranking: list[str]
     groups: dict[str, ImportanceGroup]
@@ -231,10 +238,8 @@ class JsonOutput(Generic[M]):
         if self.model is not None:
             return data if isinstance(data, self.model) else self.model.model_validate(data)
         assert self.item is not None
-        if not isinstance(data, dict):
-            raise ValueError(f"expected a mapping, got {type(data).__name__}")
-        item = self.item
-        return {k: v if isinstance(v, item) else item.model_validate(v) for k, v in data.items()}
+        # one adapter for the whole mapping: an error's location starts with the key
+        return TypeAdapter(dict[str, self.item]).validate_python(data)
 
     def read(self, root: Path) -> Any:
         """The typed content; a missing or malformed file is one clear error."""

@@ -68,3 +68,14 @@ def test_import_graph_has_no_cycles():
     # train consumes tracking, and tracking sees TrainResult only as a type: no cycle
     assert "lbp_outcomes.tracking" in graph["lbp_outcomes.train"]
     assert "lbp_outcomes.train" not in graph["lbp_outcomes.tracking"]
+
+
+def test_importance_of_a_tree_explainer_has_no_background():
+    entry = {
+        "family": "xgboost", "shap_unit": "degrees", "explainer": "tree", "base_value": 23.5,
+        "n_explained": 431, "n_background": None, "features": {"age": 0.2}, "ranking": ["age"],
+        "groups": {"age": {"members": ["age"], "importance": 0.2}}, "group_ranking": ["age"],
+    }  # fmt: skip
+    assert catalog.IMPORTANCE.dump({"pain": entry}) == {"pain": entry}
+    with pytest.raises(ValueError, match=r"pain\.n_explained"):
+        catalog.IMPORTANCE.parse({"pain": {**entry, "n_explained": "many"}})
