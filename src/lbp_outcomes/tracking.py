@@ -434,6 +434,40 @@ class Tracker:
         )
 
 
+class Registry:
+    """Read access to this project's model registry (for ``lbp-outcomes predict``)."""
+
+    def __init__(self, cfg: TrackingConfig, root: Path) -> None:
+        self.client = _client(cfg, root)
+
+    def champion_version(self, name: str) -> Any | None:
+        """The version of registered model ``name`` that alias ``champion`` points at."""
+        try:
+            return self.client.get_model_version_by_alias(name, CHAMPION)
+        except Exception:  # no such model or alias
+            return None
+
+    def download_uri(self, name: str, version: str) -> str:
+        return self.client.get_model_version_download_uri(name, version)
+
+    def load_champion(self, name: str) -> Any:
+        """The champion's pipeline. Call only after checking :meth:`download_uri` lies in
+        this project's store: the skops/pickle payload is then our own."""
+        import mlflow
+
+        os.environ["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] = "true"
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        return mlflow.sklearn.load_model(f"models:/{name}@{CHAMPION}")
+
+    def download_artifact(self, run_id: str, path: str) -> str:
+        import mlflow
+
+        return mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=path)
+
+    def run_tags(self, run_id: str) -> dict[str, str]:
+        return self.client.get_run(run_id).data.tags
+
+
 def pipeline_params(params: Params) -> dict[str, str]:
     """The parent run's params: what the pipeline ran, in a dozen keys (the whole config is
     the ``config/params.yaml`` artifact)."""

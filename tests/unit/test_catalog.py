@@ -79,3 +79,17 @@ def test_importance_of_a_tree_explainer_has_no_background():
     assert catalog.IMPORTANCE.dump({"pain": entry}) == {"pain": entry}
     with pytest.raises(ValueError, match=r"pain\.n_explained"):
         catalog.IMPORTANCE.parse({"pain": {**entry, "n_explained": "many"}})
+
+
+def test_only_tracking_talks_to_mlflow():
+    import ast
+
+    users = set()
+    for path in (REPO / "src" / "lbp_outcomes").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            if any(n == "mlflow" or n.startswith("mlflow.") for n in names):
+                users.add(path.name)
+    assert users == {"tracking.py"}
