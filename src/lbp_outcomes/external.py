@@ -165,9 +165,7 @@ def membership(
 
 
 # -- the stage ----------------------------------------------------------------------------------
-def evaluate(
-    params: Params, root: Path, manifest: Manifest, dev: pd.DataFrame, ext: pd.DataFrame
-):
+def evaluate(params: Params, root: Path, manifest: Manifest, dev: pd.DataFrame, ext: pd.DataFrame):
     """All external-validation numbers; returns (report dict, predictions frame, curves)."""
     cfg: DataConfig = params.data
     spec = FeatureSpec.from_config(cfg)
@@ -381,7 +379,5 @@ def _print_summary(report: ExternalMetrics) -> None:
             f"calibration slope {fam['calibration_slope'].estimate:.2f}"
         )
         if entry.interval is not None:
-            line += (
-                f", {entry.interval.level:.0%} interval coverage {entry.interval.coverage:.1%}"
-            )
+            line += f", {entry.interval.level:.0%} interval coverage {entry.interval.coverage:.1%}"
         print(line)
