@@ -59,3 +59,35 @@ def test_inline_markdown_is_escaped_and_links_stay_inside_the_report():
         "<strong>R²</strong> of <code>ODI &lt;b&gt;</code> in "
         '<a href="#characteristics">Table 1</a> [x](https://e.org)'
     )
+
+
+def _flags(**facts) -> list[str]:
+    values = dict(
+        name="Pain", metric="R²", fell=False, cv=None, ext=None, slope_kind=None, slope=None,
+        recalibrate=False, loss="RMSE", before=None, after=None,
+    )  # fmt: skip
+    return prose.blocks("summary/flags", **{**values, **facts})
+
+
+def test_summary_flags_word_each_warning():
+    assert _flags() == []
+    assert _flags(fell=True, cv="0.710", ext="0.550") == [
+        "Pain: R² fell from 0.710 in cross-validation to 0.550 in the external cohort."
+    ]
+    (reversed_,) = _flags(slope_kind="reversed", slope="-0.20")
+    assert reversed_ == (
+        "Pain: calibration slope -0.20 in the external cohort: the ranking is reversed there "
+        "(patients predicted higher tend to have lower observed outcomes); the model does not "
+        "transfer, and recalibration cannot fix that."
+    )
+    assert _flags(slope_kind="modest", slope="1.40")[0].endswith(
+        "predictions are too modest there (they vary less than the outcomes do)."
+    )
+    assert _flags(
+        slope_kind="extreme", slope="0.60", recalibrate=True, before="3.1", after="2.5"
+    ) == [
+        "Pain: calibration slope 0.60 in the external cohort: predictions are too extreme there "
+        "(high predictions too high, low ones too low).",
+        "Pain: updating the model's intercept and slope on part of the external cohort lowered "
+        "the RMSE from 3.1 to 2.5: recalibrate before local use.",
+    ]

@@ -34,15 +34,15 @@ def _environment() -> Environment:
 _ENV = _environment()
 
 
-def blocks(name: str, **values: Any) -> list[str]:
-    """The blocks of partial ``<name>.j2`` (e.g. "methods/analysis"), each on one line."""
-    text = _ENV.get_template(f"{name}.j2").render(**values)
+def blocks(partial: str, /, **values: Any) -> list[str]:
+    """The blocks of ``<partial>.j2`` (e.g. "methods/analysis"), each on one line."""
+    text = _ENV.get_template(f"{partial}.j2").render(**values)
     return [_BREAK.sub(" ", part.strip()) for part in _BLANK.split(text) if part.strip()]
 
 
-def text(name: str, **values: Any) -> str:
+def text(partial: str, /, **values: Any) -> str:
     """A partial that is one block (one paragraph)."""
-    found = blocks(name, **values)
+    found = blocks(partial, **values)
     if len(found) != 1:
-        raise ValueError(f"{name}.j2: {len(found)} blocks where one paragraph was expected")
+        raise ValueError(f"{partial}.j2: {len(found)} blocks where one paragraph was expected")
     return found[0]

@@ -127,39 +127,43 @@ def _summary_line(ctx: Context, target: str) -> str:
     task = ctx.task(target)
     stats = entry.families.get(champion or "", {}) if entry else {}
     primary = _primary(task)
-    line = f"**{ctx.label(target)}**: best model {ctx.family(champion or DASH)}"
-    line += (
-        f", cross-validated {METRICS[primary].label} {metric_value(primary, stats.get(primary))}"
-    )
+    values: dict[str, Any] = {
+        "label": ctx.label(target),
+        "family": ctx.family(champion or DASH),
+        "metric": METRICS[primary].label,
+        "cv": metric_value(primary, stats.get(primary)),
+        "ci_level": _ci_level(ctx),
+        "mae": None,
+        "oracle": None,
+    }
     if task == "regression":
         mae = stats["mae"].mean if "mae" in stats else None
         if is_number(mae):
-            line += f"; predictions are off by {amount(mae, ctx.unit(target))} on average"
+            values["mae"] = amount(mae, ctx.unit(target))
         oracle = ctx.inputs.oracle_r2("development", target)
-        if oracle is not None:
-            line += f" (best R² achievable on this synthetic cohort: {num(oracle, 3)})"
-    line += "."
+        values["oracle"] = num(oracle, 3) if oracle is not None else None
     ext = ctx.external_entry(target)
     ext_stats = ext.families.get(ext.champion or champion or "", {}) if ext else {}
-    if ext and primary in ext_stats:
-        line += (
-            f" External cohort (n = {ext.n}): {METRICS[primary].label} "
-            f"{metric_value(primary, ext_stats[primary], 'estimate')}"
-        )
-        slope = ext_stats.get("calibration_slope")
-        if slope is not None:
-            line += f", calibration slope {metric_value('calibration_slope', slope, 'estimate')}"
-        line += "."
+    shown = ext is not None and primary in ext_stats
+    slope = ext_stats.get("calibration_slope")
+    values.update(
+        ext=metric_value(primary, ext_stats[primary], "estimate") if shown else None,
+        ext_n=ext.n if ext else None,
+        slope=metric_value("calibration_slope", slope, "estimate") if slope else None,
+    )
     best = ctx.reference.best_r2(target) if ctx.reference is not None else None
     r2 = stats.get("r2")
+    values.update(published=None, published_family=None, inside=False)
     if best is not None and r2 is not None and is_number(r2.mean):
         family, value = best
-        inside = is_number(r2.ci_low) and is_number(r2.ci_high) and r2.ci_low <= value <= r2.ci_high
-        line += (
-            f" Published R² {num(value, 3)} ({ctx.family(family)}): "
-            f"{'inside' if inside else 'outside'} the {_ci_level(ctx)} CI of our best model."
+        values.update(
+            published=num(value, 3),
+            published_family=ctx.family(family),
+            inside=is_number(r2.ci_low)
+            and is_number(r2.ci_high)
+            and r2.ci_low <= value <= r2.ci_high,
         )
-    return line
+    return prose.text("summary/line", **values)
 
 
 def amount(value: float, unit: str) -> str:
@@ -172,7 +176,8 @@ def amount(value: float, unit: str) -> str:
 
 
 def _flags(ctx: Context, target: str) -> list[str]:
-    """Plain-language warnings: external performance drop, miscalibration, what updating did."""
+    """Plain-language warnings: external performance drop, miscalibration, what updating did
+    (the thresholds choose the sentences of templates/prose/summary/flags.j2)."""
     ext = ctx.external_entry(target)
     if ext is None:
         return []
@@ -184,42 +189,38 @@ def _flags(ctx: Context, target: str) -> list[str]:
     cv_stats = cv_entry.families.get(champion, {}).get(primary) if cv_entry else None
     cv_mean = cv_stats.mean if cv_stats else None
     ext_est = ext_stats[primary].estimate if primary in ext_stats else None
-    out = []
-    name = ctx.label(target)
     spec = METRICS[primary]
-    if is_number(cv_mean) and is_number(ext_est) and cv_mean - ext_est > DROP.get(primary, 0.1):
-        out.append(
-            f"{name}: {spec.label} fell from {num(cv_mean, spec.digits)} in cross-validation "
-            f"to {num(ext_est, spec.digits)} in the external cohort."
-        )
+    fell = is_number(cv_mean) and is_number(ext_est) and cv_mean - ext_est > DROP.get(primary, 0.1)
     slope = ext_stats["calibration_slope"].estimate if "calibration_slope" in ext_stats else None
-    if is_number(slope) and slope < 0:
-        out.append(
-            f"{name}: calibration slope {num(slope, 2)} in the external cohort: the ranking "
-            "is reversed there (patients predicted higher tend to have lower observed "
-            "outcomes); the model does not transfer, and recalibration cannot fix that."
-        )
-    elif is_number(slope) and slope < SLOPE_OK[0]:
-        out.append(
-            f"{name}: calibration slope {num(slope, 2)} in the external cohort: predictions are "
-            "too extreme there (high predictions too high, low ones too low)."
-        )
-    elif is_number(slope) and slope > SLOPE_OK[1]:
-        out.append(
-            f"{name}: calibration slope {num(slope, 2)} in the external cohort: predictions are "
-            "too modest there (they vary less than the outcomes do)."
-        )
+    slope_kind = None
+    if is_number(slope):
+        if slope < 0:
+            slope_kind = "reversed"
+        elif slope < SLOPE_OK[0]:
+            slope_kind = "extreme"
+        elif slope > SLOPE_OK[1]:
+            slope_kind = "modest"
     recal = ext.recalibration or {}
     loss = "brier" if task == "binary" else "rmse"
     before = (recal.get("original") or {}).get(loss)
     after = (recal.get("intercept_slope") or {}).get(loss)
-    if is_number(before) and is_number(after) and before > 0 and after < (1 - GAIN) * before:
-        out.append(
-            f"{name}: updating the model's intercept and slope on part of the external cohort "
-            f"lowered the {METRICS[loss].label} from {num(before, 3)} to {num(after, 3)}: "
-            "recalibrate before local use."
-        )
-    return out
+    recalibrate = (
+        is_number(before) and is_number(after) and before > 0 and after < (1 - GAIN) * before
+    )
+    return prose.blocks(
+        "summary/flags",
+        name=ctx.label(target),
+        metric=spec.label,
+        fell=fell,
+        cv=num(cv_mean, spec.digits) if fell else None,
+        ext=num(ext_est, spec.digits) if fell else None,
+        slope_kind=slope_kind,
+        slope=num(slope, 2) if slope_kind else None,
+        recalibrate=recalibrate,
+        loss=METRICS[loss].label,
+        before=num(before, 3) if recalibrate else None,
+        after=num(after, 3) if recalibrate else None,
+    )
 
 
 def _meanings(ctx: Context) -> list[str]:
