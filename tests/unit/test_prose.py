@@ -91,3 +91,21 @@ def test_summary_flags_word_each_warning():
         "Pain: updating the model's intercept and slope on part of the external cohort lowered "
         "the RMSE from 3.1 to 2.5: recalibrate before local use.",
     ]
+
+
+def test_cohort_flow_in_words():
+    line = prose.text(
+        "cohort/flow_line", title="Development cohort", received=440, source="clinic_a.csv",
+        excluded_total=9, reasons="age out of range: 6; unknown sex: 3", analysed=431,
+        gaps="BMI (kg/m2) 4, Age (years) 1",
+    )  # fmt: skip
+    assert line == (
+        "Development cohort: 440 records received from clinic_a.csv; 9 excluded (age out of "
+        "range: 6; unknown sex: 3); 431 patients analysed. Missing values kept for imputation "
+        "or per-outcome exclusion: BMI (kg/m2) 4, Age (years) 1."
+    )
+    none = prose.text(
+        "cohort/flow_line", title="External cohort", received=250, source="x", excluded_total=0,
+        reasons="", analysed=250, gaps="",
+    )  # fmt: skip
+    assert none.endswith("; 0 excluded; 250 patients analysed. No missing values.")

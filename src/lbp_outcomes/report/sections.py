@@ -343,32 +343,21 @@ def cohort(ctx: Context) -> Section:
                 outcomes=outcomes,
             )
         )
-        text = (
-            f"{title}: {flow.get('rows_in', DASH)} records received from {source}; "
-            f"{flow.get('excluded_total', 0)} excluded"
-        )
-        if excluded:
-            text += " (" + "; ".join(f"{why}: {n}" for why, n in excluded) + ")"
-        text += f"; {flow.get('rows_out', DASH)} patients analysed."
         gaps = {c: n for c, n in sorted((flow.get("missing") or {}).items()) if n}
         gaps.pop(ctx.cfg.id_column, None)
-        if gaps:
-            text += (
-                " Missing values kept for imputation or per-outcome exclusion: "
-                + ", ".join(f"{ctx.label(c)} {n}" for c, n in gaps.items())
-                + "."
+        texts.append(
+            prose.text(
+                "cohort/flow_line",
+                title=title,
+                received=flow.get("rows_in", DASH),
+                source=source,
+                excluded_total=flow.get("excluded_total", 0),
+                reasons="; ".join(f"{why}: {n}" for why, n in excluded),
+                analysed=flow.get("rows_out", DASH),
+                gaps=", ".join(f"{ctx.label(c)} {n}" for c, n in gaps.items()),
             )
-        else:
-            text += " No missing values."
-        texts.append(text)
-    section.add(
-        Flow(
-            columns,
-            "Flow of patients from the source files to the analysis, per cohort (CONSORT-style): "
-            "records received, excluded by the cleaning rules (with reasons), analysed, and "
-            "patients with each outcome recorded.",
         )
-    )
+    section.add(Flow(columns, prose.text("cohort/flow_caption")))
     section.add(Bullets(texts))
     section.add(
         Paragraph(
@@ -510,21 +499,7 @@ def published(ctx: Context) -> Section | None:
     if ref is None:
         return None
     section = Section("published", "Published vs reproduced")
-    intro = f"Published study: {ref.study.strip()}"
-    if ref.doi:
-        intro += f" (doi: {ref.doi})"
-    intro += "."
-    if ref.n:
-        intro += f" {ref.n} patients."
-    if ref.validation:
-        intro += f" Validation in the paper: {ref.validation}."
-    intro += (
-        " All published numbers below come from the reference config "
-        "(`reference`), not from code. The paper's R² is a single held-out estimate; ours "
-        "is the cross-validated mean with its CI, so a published value inside our CI means "
-        "the two agree within the uncertainty of our estimate."
-    )
-    section.add(Paragraph(intro))
+    section.add(Paragraph(prose.text("published/intro", ref=ref)))
     if ref.r2:
         section.add(_r2_table(ctx))
     else:
