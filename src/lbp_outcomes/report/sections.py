@@ -75,24 +75,16 @@ def summary(ctx: Context) -> Section:
     if not cv:
         return section.add(missing_input(CV_METRICS, "train"))
     dev_n = (ctx.inputs.cleaning or {}).get("development", {}).get("rows_out")
-    outcomes = len(ctx.targets)
-    when = ctx.cfg.prediction.predictors_known
-    intro = (
-        "Models were developed to predict"
-        + (f", {when}," if when else "")
-        + f" {outcomes} outcome{'s' if outcomes != 1 else ''} from "
-        + (f"{dev_n} patients" if dev_n else "the patients")
-        + f" in the development cohort ({_cohort_text(ctx)})."
+    families = {f for t in ctx.targets for f in ctx.inputs.families(t)}
+    intro = prose.text(
+        "summary/intro",
+        when=ctx.cfg.prediction.predictors_known,
+        outcomes=len(ctx.targets),
+        dev_n=dev_n,
+        cohort=_cohort_text(ctx),
+        families=len(families),
+        external=ctx.inputs.external_available,
     )
-    families = sorted({f for t in ctx.targets for f in ctx.inputs.families(t)})
-    intro += (
-        f" For each outcome {len(families)} model families were compared by cross-validation "
-        "and the best one (the *champion*) is reported below"
-    )
-    if ctx.inputs.external_available:
-        intro += ", together with its performance in an external cohort it never saw."
-    else:
-        intro += "; there was no external validation."
     section.add(Paragraph(intro))
     section.add(Bullets([_summary_line(ctx, t) for t in ctx.targets]))
 
@@ -102,18 +94,8 @@ def summary(ctx: Context) -> Section:
         section.add(Paragraph("**What stands out.**"), Bullets(flags))
     section.add(Paragraph("**How to read these numbers.**"), Bullets(meaning))
     if ctx.synthetic:
-        shows = (
-            "that the method reproduces the published analysis"
-            if ctx.reference is not None
-            else "that the method runs"
-        )
-        section.add(
-            Note(
-                f"These patients are synthetic: the numbers show {shows}, not how well it "
-                "would predict for real patients.",
-                tone="warning",
-            )
-        )
+        text = prose.text("summary/synthetic", reference=ctx.reference is not None)
+        section.add(Note(text, tone="warning"))
     return section
 
 
@@ -741,19 +723,14 @@ def external(ctx: Context) -> Section:
     if not report.available:
         reason = report.reason or "no external cohort"
         return section.add(Paragraph(f"Not performed: {reason}."))
-    ext = ctx.params.external
-    n = report.n if report.n is not None else DASH
     source = (
         ((ctx.inputs.raw_manifest or {}).get("cohorts") or {}).get("external", {}).get("source")
     )
-    intro = (
-        f"The final models, fitted on the whole development cohort, were applied unchanged to "
-        f"{n} external patients"
-    )
-    intro += f" ({source})." if source else "."
-    intro += (
-        f" Cells show the estimate and its {ext.ci_level:.0%} bootstrap CI ({ext.n_boot} "
-        "replicates)."
+    intro = prose.text(
+        "external/intro",
+        n=report.n if report.n is not None else DASH,
+        source=source,
+        ext=ctx.params.external,
     )
     section.add(Paragraph(intro))
     shift = _shift_text(ctx)
