@@ -109,3 +109,11 @@ def test_cohort_flow_in_words():
         reasons="", analysed=250, gaps="",
     )  # fmt: skip
     assert none.endswith("; 0 excluded; 250 patients analysed. No missing values.")
+
+
+def test_external_shift_in_words():
+    text = prose.text("external/shift", site=None, mix=False, shifts="", outcome=True, scale=0.7)
+    assert text == (
+        "The synthetic external cohort was generated with: same case mix as the development "
+        "cohort; treatment response scaled by 0.7 (a different outcome mechanism)."
+    )

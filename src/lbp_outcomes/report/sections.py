@@ -788,36 +788,28 @@ def _shift_text(ctx: Context) -> str:
     ext = (ctx.inputs.synthetic or {}).get("external")
     if not isinstance(ext, dict):
         return ""
-    parts = []
     mix = ext.get("case_mix_shift") or {}
-    if mix.get("enabled"):
-        shifts = []
-        for key, value in sorted(mix.items()):
-            if key == "enabled" or value is None:
-                continue
-            if is_number(value) and value:
-                shifts.append(f"{ctx.label(key)} {value:+g}")
-            elif isinstance(value, dict) and {"sessions", "weights"} <= set(value):
-                dist = ", ".join(
-                    f"{s}: {pct(w, 0)}"
-                    for s, w in zip(value["sessions"], value["weights"], strict=False)
-                )
-                shifts.append(f"{ctx.label(key)} distributed as {{{dist}}}")
-        parts.append(
-            "case mix shifted (" + "; ".join(shifts) + ")" if shifts else "case mix shifted"
-        )
-    else:
-        parts.append("same case mix as the development cohort")
+    shifts = []
+    for key, value in sorted(mix.items()) if mix.get("enabled") else []:
+        if key == "enabled" or value is None:
+            continue
+        if is_number(value) and value:
+            shifts.append(f"{ctx.label(key)} {value:+g}")
+        elif isinstance(value, dict) and {"sessions", "weights"} <= set(value):
+            dist = ", ".join(
+                f"{s}: {pct(w, 0)}"
+                for s, w in zip(value["sessions"], value["weights"], strict=False)
+            )
+            shifts.append(f"{ctx.label(key)} distributed as {{{dist}}}")
     outcome = ext.get("outcome_shift") or {}
-    if outcome.get("enabled"):
-        parts.append(
-            f"treatment response scaled by {outcome.get('response_scale', DASH)} (a different "
-            "outcome mechanism)"
-        )
-    else:
-        parts.append("same outcome mechanism")
-    site = f" at site `{ext['site']}`" if ext.get("site") else ""
-    return f"The synthetic external cohort{site} was generated with: " + "; ".join(parts) + "."
+    return prose.text(
+        "external/shift",
+        site=ext.get("site"),
+        mix=bool(mix.get("enabled")),
+        shifts="; ".join(shifts),
+        outcome=bool(outcome.get("enabled")),
+        scale=outcome.get("response_scale", DASH),
+    )
 
 
 def _external_summary(ctx: Context, targets: dict[str, ExternalTarget]) -> Table:
