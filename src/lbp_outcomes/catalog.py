@@ -33,9 +33,11 @@ Task = Literal["regression", "binary"]
 
 
 class Contract(BaseModel):
-    """A stage output's JSON: unknown keys are an error (a renamed field fails loudly)."""
+    """A stage output's JSON. A missing or mistyped field is an error when read; an unknown
+    key is kept when read (a newer writer may add one; readers use the fields they know)
+    and refused when written (:meth:`JsonOutput.dump`: a misspelt field fails loudly)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="allow")
 
 
 class Open(BaseModel):
@@ -163,7 +165,7 @@ class ExternalTarget(Contract):
 
 
 class CaseMix(Contract):
-    smd: dict[str, float | None]  # standardised mean difference per input column
+    smd: dict[str, float | None] = {}  # standardised mean difference per input column
     membership_auroc: Estimate
 
 
@@ -261,8 +263,12 @@ class JsonOutput(Generic[M]):
             return None
 
     def dump(self, value: Any) -> Any:
-        """``value`` validated, as plain JSON data (fields never set are left out)."""
+        """``value`` validated, as plain JSON data (fields never set are left out); a key
+        the model does not declare is an error here, where the file is written."""
         parsed = self.parse(value)
+        unknown = _extras(parsed)
+        if unknown:
+            raise ValueError(f"{self.path}: undeclared field(s) {', '.join(unknown)}")
         if isinstance(parsed, BaseModel):
             return parsed.model_dump(mode="json", exclude_unset=True)
         return {k: v.model_dump(mode="json", exclude_unset=True) for k, v in parsed.items()}
@@ -274,6 +280,22 @@ class JsonOutput(Generic[M]):
     def save(self, path: Path, value: Any) -> None:
         """Write ``value`` to ``path``: inside a folder a stage has staged whole."""
         path.write_text(to_json_text(self.dump(value)), encoding="utf-8")
+
+
+def _extras(value: Any, where: str = "") -> list[str]:
+    """Keys of ``value`` (a model, or mappings and lists of them) that no model declares."""
+    if isinstance(value, Open):
+        return []
+    if isinstance(value, BaseModel):
+        found = [f"{where}{key}" for key in value.model_extra or {}]
+        for name in type(value).model_fields:
+            found += _extras(getattr(value, name), f"{where}{name}.")
+        return found
+    if isinstance(value, dict):
+        return [e for key, item in value.items() for e in _extras(item, f"{where}{key}.")]
+    if isinstance(value, list):
+        return [e for i, item in enumerate(value) for e in _extras(item, f"{where}{i}.")]
+    return []
 
 
 def _one_line(exc: Exception) -> str:

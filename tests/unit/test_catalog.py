@@ -93,3 +93,13 @@ def test_only_tracking_talks_to_mlflow():
             if any(n == "mlflow" or n.startswith("mlflow.") for n in names):
                 users.add(path.name)
     assert users == {"tracking.py"}
+
+
+def test_unknown_keys_are_read_but_never_written():
+    newer = {"available": True, "n": 5, "new_top_level": 1, "targets": {}}
+    assert catalog.EXTERNAL_METRICS.parse(newer).n == 5  # a newer file still reads
+    with pytest.raises(ValueError, match=r"undeclared field\(s\) new_top_level"):
+        catalog.EXTERNAL_METRICS.dump(newer)
+    misspelt = {"pain": {**CV["pain"], "xgboost": {"r2": {**STATS, "ci_hi": 0.8}}}}
+    with pytest.raises(ValueError, match=r"pain\.families\.xgboost\.r2\.ci_hi"):
+        catalog.CV_METRICS.dump(misspelt)
