@@ -1021,11 +1021,7 @@ def explanations(ctx: Context) -> Section:
         unit = entry.shap_unit or "model output units"
         family = ctx.family(entry.family)
         sub.add(
-            Paragraph(
-                f"Champion: {family}; explainer: {entry.explainer}; "
-                f"{entry.n_explained} development patients explained; SHAP values "
-                f"in {unit}."
-            )
+            Paragraph(prose.text("explanations/champion", family=family, entry=entry, unit=unit))
         )
         features = entry.features
         ranking = entry.ranking or sorted(features, key=lambda c: -features[c])
@@ -1042,18 +1038,16 @@ def explanations(ctx: Context) -> Section:
                     numeric=[True, False, True],
                 )
             )
+        words = {"label": ctx.label(target), "top_k": top_k, "unit": unit}
         sub.add(
             ctx.figure(
                 f"shap/{slug(target)}_bar.png",
-                f"{ctx.label(target)}: mean absolute SHAP value per predictor (top {top_k}), "
-                f"in {unit}.",
+                prose.text("explanations/bar_caption", **words),
                 f"{ctx.label(target)}: SHAP importance",
             ),
             ctx.figure(
                 f"shap/{slug(target)}_beeswarm.png",
-                f"{ctx.label(target)}: SHAP value of every explained patient per predictor "
-                "(top {k}); colour shows the predictor's value (high or low), position its effect "
-                "on the prediction.".replace("{k}", str(top_k)),
+                prose.text("explanations/beeswarm_caption", **words),
                 f"{ctx.label(target)}: SHAP beeswarm",
             ),
         )
@@ -1062,17 +1056,11 @@ def explanations(ctx: Context) -> Section:
             sub.add(_shap_reference(ctx, target, entry, ref))
             comparisons.append((target, ref))
     if comparisons:
-        section.add(
-            Paragraph(
-                "Overlap with the paper's top five predictors: "
-                + "; ".join(
-                    f"{ctx.label(t)} {r.get('overlap', len(r.get('shared', [])))}/"
-                    f"{len(r['top_predictors'])}"
-                    for t, r in comparisons
-                )
-                + " (counted among our top five inputs)."
-            )
-        )
+        rows = [
+            (ctx.label(t), r.get("overlap", len(r.get("shared", []))), len(r["top_predictors"]))
+            for t, r in comparisons
+        ]
+        section.add(Paragraph(prose.text("explanations/overlap", comparisons=rows)))
     return section
 
 
