@@ -394,19 +394,7 @@ def cross_validation(ctx: Context) -> Section:
     for target in ctx.targets:
         sub = section.sub(f"cv-{slug(target)}", ctx.label(target))
         sub.add(cv_table(ctx, target))
-        task = ctx.task(target)
-        if task == "regression":
-            caption = (
-                f"{ctx.label(target)}: observed vs out-of-fold predicted values, one panel per "
-                "model family (each patient's prediction averaged over the CV repeats); the "
-                "dashed line is perfect prediction."
-            )
-        else:
-            caption = (
-                f"{ctx.label(target)}: calibration of out-of-fold predicted probabilities, one "
-                "line per model family (patients grouped by predicted risk); the dashed "
-                "diagonal is perfect calibration."
-            )
+        caption = prose.text("cv/figure_caption", label=ctx.label(target), task=ctx.task(target))
         sub.add(
             ctx.figure(
                 f"plots/cv/{slug(target)}.png", caption, f"{ctx.label(target)}: CV predictions"
@@ -439,30 +427,20 @@ def cv_table(ctx: Context, target: str) -> Table:
         )
         classes.append("summary")
     caption = f"{ctx.label(target)}: cross-validated performance, mean [{_ci_level(ctx)} CI]"
-    notes = []
-    if entry.n is not None:
-        line = f"n = {entry.n} patients with this outcome"
-        events = ctx.events(target) if task == "binary" else None
-        if events is not None and events[1]:
-            line += f", {events[0]} ({events[0] / events[1]:.1%}) with the event"
-        notes.append(line + ".")
-    if oracle is not None:
-        notes.append(
-            f"Oracle R² {num(oracle, 3)}: the share of variance the generator's true outcome "
-            "model explains; no model can exceed it on this synthetic cohort."
-        )
+    events = ctx.events(target) if task == "binary" else None
     capped = ctx.inputs.cv_notes.subsampled if ctx.inputs.cv_notes else {}
-    for family in families:
-        if f"{target}/{family}" in capped:
-            notes.append(
-                f"{ctx.family(family)}: each fit used a random sample of "
-                f"{capped[f'{target}/{family}']:,} of the training patients "
-                f"(`model.{family}.max_train_rows`), to bound its training time on a large "
-                "cohort; its test folds are whole."
-            )
-    notes.append(_metric_note(order, ctx.unit(target)))
-    notes.append(
-        "CI limits beyond a metric's possible range (e.g. R² above 1) are shown at that limit."
+    notes = prose.blocks(
+        "cv/table_notes",
+        n=entry.n,
+        events=events[0] if events else None,
+        total=events[1] if events else 0,
+        oracle=num(oracle, 3) if oracle is not None else None,
+        capped=[
+            (ctx.family(f), f, capped[f"{target}/{f}"])
+            for f in families
+            if f"{target}/{f}" in capped
+        ],
+        metrics=_metric_note(order, ctx.unit(target)),
     )
     return Table(caption, header, rows, notes=notes, classes=classes)
 
