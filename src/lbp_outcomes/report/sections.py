@@ -730,19 +730,12 @@ def external(ctx: Context) -> Section:
     for target, entry in targets.items():
         if not entry.families:
             continue
-        if entry.task == "regression":
-            caption = (
-                f"{ctx.label(target)}: observed vs predicted for the champion "
-                f"({ctx.family(entry.champion)}) in the external cohort; dashed: "
-                "perfect calibration; solid: fitted calibration line; dots joined: mean "
-                "observed per group of predicted values."
-            )
-        else:
-            caption = (
-                f"{ctx.label(target)}: calibration of predicted probabilities in the external "
-                "cohort, one line per model family (patients grouped by predicted risk); "
-                "dashed: perfect calibration."
-            )
+        caption = prose.text(
+            "external/figure_caption",
+            label=ctx.label(target),
+            task=entry.task,
+            family=ctx.family(entry.champion),
+        )
         cal.add(
             ctx.figure(
                 f"plots/external/{slug(target)}.png",
@@ -831,13 +824,7 @@ def _external_summary(ctx: Context, targets: dict[str, ExternalTarget]) -> Table
     if not has_oracle:
         header = header[:-1]
         rows = [r[:-1] for r in rows]
-    notes = [
-        "Development: cross-validated mean [CI]; external: estimate [bootstrap CI] of the final "
-        "model. A drop from development to external shows how much performance depends on "
-        "the development cohort."
-    ]
-    if has_oracle:
-        notes.append("Oracle R²: the best achievable in the synthetic external cohort.")
+    notes = prose.blocks("external/summary_notes", oracle=has_oracle)
     return Table(
         "Champion per outcome: development vs external performance",
         header,
@@ -890,18 +877,13 @@ def _case_mix(ctx: Context, report: ExternalMetrics) -> Section:
                 "Standardised mean differences of the predictors, external minus development",
                 ["Predictor", "SMD", "|SMD| ≥ 0.1"],
                 rows,
-                notes=[
-                    "SMD: difference in means divided by the pooled SD; for a categorical "
-                    "predictor, the largest over its categories (signed). |SMD| ≥ 0.1 is "
-                    "commonly read as a meaningful difference."
-                ],
+                notes=[prose.text("external/smd_note")],
             )
         )
     section.add(
         ctx.figure(
             "plots/external/case_mix.png",
-            "Standardised mean differences of the predictors between the external and the "
-            "development cohort; dashed lines at ±0.1, larger differences in red.",
+            prose.text("external/case_mix_caption"),
             "Case-mix differences between cohorts",
         )
     )
@@ -973,11 +955,7 @@ def _intervals(ctx: Context, targets: dict[str, ExternalTarget]) -> Section | No
             "Prediction-interval coverage in the external cohort",
             ["Outcome", "Champion", "Nominal level", "Coverage", "Mean width"],
             rows,
-            notes=[
-                "Coverage: share of external patients whose observed outcome lies inside their "
-                "interval. Mean width in the outcome's unit. Coverage is marginal (over all "
-                "patients), not guaranteed for every kind of patient."
-            ],
+            notes=[prose.text("external/intervals_note")],
             numeric=[False, False, True, True, True],
         ),
     )
