@@ -117,3 +117,18 @@ def test_external_shift_in_words():
         "The synthetic external cohort was generated with: same case mix as the development "
         "cohort; treatment response scaled by 0.7 (a different outcome mechanism)."
     )
+
+
+def test_calibration_method_in_words():
+    off = prose.text("methods/calibration", cal=NS(enabled=False))
+    assert off == (
+        "Probabilities (binary): as each model estimates them; reported probabilities are kept "
+        "within [0.001, 0.999]."
+    )
+    iso = prose.text("methods/calibration", cal=NS(enabled=True, method="isotonic", folds=3))
+    assert iso == (
+        "Probabilities (binary): recalibrated inside every training fold (isotonic regression "
+        "of the outcome on the model's score, fitted on training rows the model did not see; 3 "
+        "stratified parts, their calibrated probabilities averaged); reported probabilities are "
+        "kept within [0.001, 0.999]."
+    )

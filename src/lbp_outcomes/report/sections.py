@@ -287,16 +287,7 @@ def methods(ctx: Context) -> Section:
 
 # -- cohort flow -------------------------------------------------------------------------------
 def _calibration_method(params: Any) -> str:
-    cal = params.calibration
-    clipped = "reported probabilities are kept within [0.001, 0.999]"
-    if not cal.enabled:
-        return f"Probabilities (binary): as each model estimates them; {clipped}."
-    how = "Platt scaling, a logistic model" if cal.method == "sigmoid" else "isotonic regression"
-    return (
-        f"Probabilities (binary): recalibrated inside every training fold ({how} of the "
-        f"outcome on the model's score, fitted on training rows the model did not see; "
-        f"{cal.folds} stratified parts, their calibrated probabilities averaged); {clipped}."
-    )
+    return prose.text("methods/calibration", cal=params.calibration)
 
 
 def cohort(ctx: Context) -> Section:
@@ -524,20 +515,15 @@ def _r2_table(ctx: Context) -> Table:
                 ]
             )
             classes.append("summary")
-    notes = [
-        "Published R²: as reported (– = not reported for that family). Reproduced R²: "
-        f"cross-validated mean [{_ci_level(ctx)} CI] on this cohort. Difference: reproduced "
-        "minus published.",
-    ]
+    given = {}
     if ctx.synthetic:
         oracle = {t: ctx.inputs.oracle_r2("development", t) for t in ref.r2}
         given = {t: v for t, v in oracle.items() if v is not None}
-        if given:
-            notes.append(
-                "Oracle R² of the synthetic generator (the ceiling for any model here): "
-                + ", ".join(f"{ctx.label(t)} {num(v, 3)}" for t, v in given.items())
-                + "."
-            )
+    notes = prose.blocks(
+        "published/r2_notes",
+        ci_level=_ci_level(ctx),
+        oracle=", ".join(f"{ctx.label(t)} {num(v, 3)}" for t, v in given.items()),
+    )
     return Table(
         "Published vs reproduced R² per outcome and model family",
         [
@@ -1043,10 +1029,7 @@ def _shap_reference(
         f"{ctx.label(target)}: the paper's top predictors and where they rank here",
         ["Paper's rank", "Predictor", "Our rank", "In our top five", "Its group in our top five"],
         rows,
-        notes=[
-            "Group: a derived predictor together with the columns it is computed from (e.g. a "
-            "ratio and its two parts), so a predictor found through a close relative counts."
-        ],
+        notes=[prose.text("explanations/group_note")],
         numeric=[True, False, True, False, False],
     )
 
