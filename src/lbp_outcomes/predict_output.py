@@ -287,7 +287,8 @@ _NAMES = {
 def _stat_text(p: Performance) -> str:
     """ "AUROC 0.971 [0.960, 0.980]", printed as the report prints it (never rounded onto 1
     or 0 when the value is not 1 or 0)."""
-    from lbp_outcomes.report.document import METRICS, Metric, interval
+    from lbp_outcomes.metricinfo import METRICS, Metric
+    from lbp_outcomes.report.document import interval
 
     spec = METRICS.get(p.metric, Metric(p.metric, 3))
     shown = interval(p.estimate, p.ci_low, p.ci_high, spec.digits, spec.bounds, spec.landmarks)
