@@ -150,9 +150,12 @@ def write(result: Clinical, folder: Path) -> None:
         (folder / name).write_text(to_json_text(data), encoding="utf-8")
 
 
-def cv_items(oof: pd.DataFrame, datasets: list, frame: pd.DataFrame, manifest: dict) -> list:
+def cv_items(
+    oof: pd.DataFrame, datasets: list, frame: pd.DataFrame, champions: dict[str, str]
+) -> list:
     """Predictions per target from the out-of-fold table: each patient's prediction averaged
-    over the CV repeats; the cohort rows are the target's modelling rows of ``frame``."""
+    over the CV repeats; the cohort rows are the target's modelling rows of ``frame``;
+    ``champions``: the champion family per target."""
     items = []
     for data in datasets:
         part = oof[oof["target"] == data.name]
@@ -162,8 +165,7 @@ def cv_items(oof: pd.DataFrame, datasets: list, frame: pd.DataFrame, manifest: d
             .reset_index()
         )
         cohort = frame.loc[frame[data.name].notna()].reset_index(drop=True)
-        champion = manifest["targets"][data.name]["champion"]
-        items.append(Predictions(data.name, data.task, champion, table, cohort))
+        items.append(Predictions(data.name, data.task, champions[data.name], table, cohort))
     return items
 
 

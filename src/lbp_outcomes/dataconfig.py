@@ -368,6 +368,9 @@ class Reference(_Strict):
     n: int | None = None
     validation: str = ""
     r2: dict[str, dict[str, float | None]] = Field(default_factory=dict)
+    # How the paper's model families are named in print ({family: label}): a published
+    # family this run does not train still gets its name in the report.
+    families: dict[str, str] = Field(default_factory=dict)
     top_predictors: list[str] = Field(default_factory=list)
     descriptives: dict[str, Descriptive] = Field(default_factory=dict)
     mcic_share: dict[str, float] = Field(default_factory=dict)

@@ -39,7 +39,6 @@ compiles shap's masking code (once per process, only when a champion needs it).
 from __future__ import annotations
 
 import contextlib
-import json
 import textwrap
 import warnings
 from collections.abc import Callable, Iterator
@@ -50,8 +49,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lbp_outcomes import paths
-from lbp_outcomes.atomic import Outputs, to_json_text
+from lbp_outcomes import catalog, paths
+from lbp_outcomes.atomic import Outputs
+from lbp_outcomes.catalog import Manifest, ManifestTarget
 from lbp_outcomes.config import FamilyConfig, Params
 from lbp_outcomes.dataconfig import DataConfig
 from lbp_outcomes.errors import UserError
@@ -62,7 +62,6 @@ from lbp_outcomes.models.preprocess import FeatureSpec, source_feature
 from lbp_outcomes.seeds import derive_seed
 from lbp_outcomes.tracking import Tracker, read_parent_run
 
-OUT_DIR = paths.REPORTS / "shap"
 TOP_N = 5  # the paper reports its five most influential predictors
 DECIMALS = 6
 DPI = 200  # sharp in print (the report checks >= 200)
@@ -545,15 +544,12 @@ def _save(fig, path: Path) -> None:
 
 
 # -- stage ---------------------------------------------------------------------------------
-def _load_manifest(root: Path, spec: FeatureSpec) -> dict[str, Any]:
-    path = root / paths.MODELS / paths.MANIFEST
-    if not path.is_file():
-        raise UserError(f"{path.relative_to(root)}: not found; run the train stage first")
-    manifest = json.loads(path.read_text(encoding="utf-8"))
-    if list(manifest.get("features", [])) != spec.columns:
+def _load_manifest(root: Path, spec: FeatureSpec) -> Manifest:
+    manifest: Manifest = catalog.MANIFEST.read(root)
+    if manifest.features != spec.columns:
         raise UserError(
-            f"{path.relative_to(root)}: the models were trained on inputs "
-            f"{manifest.get('features')} but the data config now gives {spec.columns}; "
+            f"{catalog.MANIFEST.path}: the models were trained on inputs "
+            f"{manifest.features} but the data config now gives {spec.columns}; "
             "run the train stage again"
         )
     return manifest
@@ -577,13 +573,13 @@ def explain_target(
     frame: pd.DataFrame,
     spec: FeatureSpec,
     target: str,
-    entry: dict[str, Any],
+    entry: ManifestTarget,
 ) -> tuple[Attribution, str]:
     """SHAP values of one target's champion on its (sampled) patients; also the family."""
     import joblib
 
-    family = entry["champion"]
-    model_file = root / paths.MODELS / entry["families"][family]["file"]
+    family = entry.champion
+    model_file = root / paths.MODELS / entry.families[family].file
     if not model_file.is_file():
         raise UserError(f"{model_file.relative_to(root)}: not found; run the train stage again")
     pipeline = joblib.load(model_file)
@@ -603,7 +599,7 @@ def explain_target(
         pipeline,
         explained.reset_index(drop=True),
         background.reset_index(drop=True),
-        entry["task"],
+        entry.task,
         spec,
         kind,
         derive_seed(params.seed, "permutation", target),
@@ -625,7 +621,7 @@ def run(params: Params, root: Path) -> dict[str, Any]:
 
     report: dict[str, Any] = {}
     attributions: dict[str, Attribution] = {}
-    for target, entry in manifest["targets"].items():
+    for target, entry in manifest.targets.items():
         attribution, family = explain_target(params, root, frame, spec, target, entry)
         attributions[target] = attribution
         report[target] = {
@@ -638,8 +634,8 @@ def run(params: Params, root: Path) -> dict[str, Any]:
 
     tracker = Tracker(params, root)
     with tracker.pipeline_run("explain", resume=read_parent_run(root)), Outputs() as out:
-        folder = out.directory(root / OUT_DIR)
-        (folder / "importance.json").write_text(to_json_text(report), encoding="utf-8")
+        folder = out.directory(root / catalog.SHAP_DIR)
+        catalog.IMPORTANCE.save(folder / catalog.IMPORTANCE.path.name, report)
         _tables(report, cfg).to_csv(folder / "importance.csv", index=False)
         _group_tables(report).to_csv(folder / "groups.csv", index=False)
         _figures(folder, report, attributions, params, manifest)
@@ -677,7 +673,7 @@ def _figures(
     report: dict[str, Any],
     attributions: dict[str, Attribution],
     params: Params,
-    manifest: dict[str, Any],
+    manifest: Manifest,
 ) -> None:
     """<target>_bar.png and <target>_beeswarm.png for every explained target."""
     cfg = params.data
@@ -688,7 +684,7 @@ def _figures(
         family = entry["family"]
         family_label = (params.model[family].label if family in params.model else "") or family
         outcome = cfg.label(target)
-        caption = unit_caption(attribution.unit, manifest["targets"][target]["task"], outcome)
+        caption = unit_caption(attribution.unit, manifest.targets[target].task, outcome)
         title = _wrap(
             f"{outcome}: SHAP values of the {family_label} champion, in {attribution.unit}"
         )

@@ -23,7 +23,6 @@ pipeline and the report carry on.
 
 from __future__ import annotations
 
-import json
 import tempfile
 import warnings
 from pathlib import Path
@@ -33,19 +32,15 @@ import joblib
 import numpy as np
 import pandas as pd
 
-from lbp_outcomes import clinical, intervals, metrics, paths, plots
+from lbp_outcomes import catalog, clinical, intervals, metrics, paths, plots
 from lbp_outcomes.atomic import Outputs
+from lbp_outcomes.catalog import ExternalMetrics, Manifest
 from lbp_outcomes.config import Params
 from lbp_outcomes.dataconfig import DataConfig
-from lbp_outcomes.errors import UserError
 from lbp_outcomes.models.families import predict
 from lbp_outcomes.models.preprocess import FeatureSpec, make_preprocessor
 from lbp_outcomes.seeds import derive_seed
 from lbp_outcomes.tracking import Tracker, read_parent_run, read_registered
-
-OUT_DIR = paths.REPORTS / "external"
-PLOTS_DIR = paths.PLOTS / "external"
-METRICS_FILE = paths.METRICS / "external.json"
 
 
 # -- model updating ---------------------------------------------------------------------------
@@ -170,9 +165,7 @@ def membership(
 
 
 # -- the stage ----------------------------------------------------------------------------------
-def evaluate(
-    params: Params, root: Path, manifest: dict[str, Any], dev: pd.DataFrame, ext: pd.DataFrame
-):
+def evaluate(params: Params, root: Path, manifest: Manifest, dev: pd.DataFrame, ext: pd.DataFrame):
     """All external-validation numbers; returns (report dict, predictions frame, curves)."""
     cfg: DataConfig = params.data
     spec = FeatureSpec.from_config(cfg)
@@ -191,17 +184,17 @@ def evaluate(
     report["case_mix"] = {"smd": smd, "membership_auroc": auroc}
 
     predictions = []
-    for target, info in manifest["targets"].items():
+    for target, info in manifest.targets.items():
         if target not in ext.columns:
             continue
         rows = ext[target].notna().to_numpy()
         y = ext.loc[rows, target].to_numpy(dtype=float)
         X = ext.loc[rows, spec.columns].reset_index(drop=True)
-        task = info["task"]
+        task = info.task
         entry: dict[str, Any] = {
             "task": task,
             "n": int(len(y)),
-            "champion": info["champion"],
+            "champion": info.champion,
             "families": {},
         }
         if len(y) < 10 or (task == "binary" and len(np.unique(y)) < 2):
@@ -210,8 +203,8 @@ def evaluate(
             )
             report["targets"][target] = entry
             continue
-        for family, spec_f in info["families"].items():
-            model = joblib.load(root / paths.MODELS / spec_f["file"])
+        for family, spec_f in info.families.items():
+            model = joblib.load(root / paths.MODELS / spec_f.file)
             pred = predict(model, X, task)
             stats = metrics.bootstrap_ci(
                 y,
@@ -236,7 +229,7 @@ def evaluate(
                     }
                 )
             )
-            if family == info["champion"]:
+            if family == info.champion:
                 entry["recalibration"] = updating(
                     task,
                     y,
@@ -245,13 +238,13 @@ def evaluate(
                     xcfg.recalibration.repeats,
                     derive_seed(params.seed, target, "recalibration"),
                 )
-        conformal = info.get("conformal")
-        if conformal:
-            model = intervals.load(root / paths.MODELS / conformal["file"])
+        conformal = info.conformal
+        if conformal is not None:
+            model = intervals.load(root / paths.MODELS / conformal.file)
             lower, upper = intervals.predict_interval(model, X)
             inside = (y >= lower) & (y <= upper)
             entry["interval"] = {
-                "level": conformal["level"],
+                "level": conformal.level,
                 "coverage": metrics.finite_or_none(float(inside.mean())),
                 "mean_width": metrics.finite_or_none(float(np.mean(upper - lower))),
             }
@@ -300,10 +293,7 @@ def _figures(
 
 
 def run(params: Params, root: Path) -> dict[str, Any]:
-    manifest_path = root / paths.MODELS / "manifest.json"
-    if not manifest_path.exists():
-        raise UserError(f"{manifest_path.relative_to(root)}: not found; run the train stage first")
-    manifest = json.loads(manifest_path.read_text())
+    manifest = catalog.MANIFEST.read(root)
     ext_path = paths.cohort_file(root / paths.FEATURES, "external")
     tracker = Tracker(params, root)
     with (
@@ -311,8 +301,8 @@ def run(params: Params, root: Path) -> dict[str, Any]:
         tracker.pipeline_run("external", resume=read_parent_run(root)),
         Outputs() as out,
     ):
-        out_dir = out.directory(root / OUT_DIR)
-        plot_dir = out.directory(root / PLOTS_DIR)
+        out_dir = out.directory(root / catalog.EXTERNAL_DIR)
+        plot_dir = out.directory(root / catalog.EXTERNAL_PLOTS)
         if not ext_path.exists():
             report = {"available": False, "reason": "the data config defines no external cohort"}
             print("external: no external cohort in this data config; nothing to validate")
@@ -339,57 +329,55 @@ def run(params: Params, root: Path) -> dict[str, Any]:
             )
             for png in sorted(Path(tmp).glob("*.png")):
                 (plot_dir / png.name).write_bytes(png.read_bytes())
-            _print_summary(report)
-        out.write_json(root / METRICS_FILE, report)
+        typed: ExternalMetrics = catalog.EXTERNAL_METRICS.parse(report)
+        if typed.available:
+            _print_summary(typed)
+        catalog.EXTERNAL_METRICS.write(out, root, typed)
         tracker.log_artifacts({"external": out_dir, "plots/external": plot_dir})
-        tracker.log_metrics(_flat_metrics(report))
-        _tag_champions(tracker, root, report)
+        tracker.log_metrics(_flat_metrics(typed))
+        _tag_champions(tracker, root, typed)
     return report
 
 
-def _flat_metrics(report: dict[str, Any]) -> dict[str, float | None]:
+def _flat_metrics(report: ExternalMetrics) -> dict[str, float | None]:
     """Champion external metrics for the MLflow parent run (external.<target>.<metric>)."""
     flat: dict[str, float | None] = {}
-    if not report.get("available"):
+    if not report.available or report.case_mix is None:
         return flat
-    flat["external.membership_auroc"] = report["case_mix"]["membership_auroc"]["estimate"]
-    for target, entry in report["targets"].items():
-        fam = entry["families"].get(entry["champion"], {})
-        for metric, stats in fam.items():
-            flat[f"external.{target}.{metric}"] = stats.get("estimate")
-        if "interval" in entry:
-            flat[f"external.{target}.interval_coverage"] = entry["interval"]["coverage"]
+    flat["external.membership_auroc"] = report.case_mix.membership_auroc.estimate
+    for target, entry in report.targets.items():
+        for metric, stats in entry.families.get(entry.champion, {}).items():
+            flat[f"external.{target}.{metric}"] = stats.estimate
+        if entry.interval is not None:
+            flat[f"external.{target}.interval_coverage"] = entry.interval.coverage
     return flat
 
 
-def _tag_champions(tracker: Tracker, root: Path, report: dict[str, Any]) -> None:
+def _tag_champions(tracker: Tracker, root: Path, report: ExternalMetrics) -> None:
     """External estimates as tags of each champion's registered version (ext_<metric>)."""
     versions = read_registered(root)
-    for target, entry in report.get("targets", {}).items() if report.get("available") else []:
-        fam = entry["families"].get(entry["champion"], {})
-        tags = {
-            f"ext_{m}": f"{s['estimate']:.4f}"
-            for m, s in fam.items()
-            if s.get("estimate") is not None
-        }
+    for target, entry in report.targets.items() if report.available else []:
+        fam = entry.families.get(entry.champion, {})
+        tags = {f"ext_{m}": f"{s.estimate:.4f}" for m, s in fam.items() if s.estimate is not None}
         tracker.tag_version(target, versions.get(target), tags)
 
 
-def _print_summary(report: dict[str, Any]) -> None:
-    auroc = report["case_mix"]["membership_auroc"]
+def _print_summary(report: ExternalMetrics) -> None:
+    assert report.case_mix is not None  # an available report has its case mix
+    auroc = report.case_mix.membership_auroc
     print(
-        f"external: {report['n']} patients; membership AUROC {auroc['estimate']:.2f} "
-        f"[{auroc['ci_low']:.2f}, {auroc['ci_high']:.2f}]"
+        f"external: {report.n} patients; membership AUROC {auroc.estimate:.2f} "
+        f"[{auroc.ci_low:.2f}, {auroc.ci_high:.2f}]"
     )
-    for target, entry in report["targets"].items():
-        fam = entry["families"].get(entry["champion"])
+    for target, entry in report.targets.items():
+        fam = entry.families.get(entry.champion)
         if not fam:
             continue
-        key = "r2" if entry["task"] == "regression" else "auroc"
+        key = "r2" if entry.task == "regression" else "auroc"
         line = (
-            f"  {target} ({entry['champion']}): {key} {fam[key]['estimate']:.3f}, "
-            f"calibration slope {fam['calibration_slope']['estimate']:.2f}"
+            f"  {target} ({entry.champion}): {key} {fam[key].estimate:.3f}, "
+            f"calibration slope {fam['calibration_slope'].estimate:.2f}"
         )
-        if "interval" in entry:
-            line += f", {entry['interval']['level']:.0%} interval coverage {entry['interval']['coverage']:.1%}"
+        if entry.interval is not None:
+            line += f", {entry.interval.level:.0%} interval coverage {entry.interval.coverage:.1%}"
         print(line)

@@ -20,17 +20,9 @@ from scipy import stats
 from scipy.special import expit
 from sklearn import metrics as skm
 
-# Which direction is better, for choosing champions and for report wording.
-HIGHER_IS_BETTER = {
-    "r2": True,
-    "mae": False,
-    "rmse": False,
-    "auroc": True,
-    "auprc": True,
-    "brier": False,
-    "log_loss": False,
-}
-PRIMARY = {"regression": "r2", "binary": "auroc"}
+from lbp_outcomes.metricinfo import HIGHER_IS_BETTER, PRIMARY  # noqa: F401  (re-exported)
+
+# Metric names, labels and directions: lbp_outcomes.metricinfo (metrics.yaml), one table.
 
 _EPS = 1e-6
 

@@ -19,7 +19,6 @@ output or ``--output`` (format from the extension or ``--format``), presented by
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -150,53 +149,41 @@ class Champions:
     """The registered champion of each target, loaded from this project's MLflow store."""
 
     def __init__(self, params: Params, root: Path) -> None:
-        from lbp_outcomes.tracking import registered_name, tracking_uri
+        from lbp_outcomes.tracking import Registry, registered_name
 
         if not params.tracking.enabled:
             raise UserError(
                 "tracking is disabled in params.yaml: no model registry to predict from"
             )
-        import mlflow
-
-        self.uri = tracking_uri(params.tracking, root)
-        mlflow.set_tracking_uri(self.uri)
-        mlflow.set_registry_uri(self.uri)
-        self.client = mlflow.MlflowClient(self.uri, self.uri)
+        self.registry = Registry(params.tracking, root)  # the only way to MLflow: tracking.py
         self.params = params
         self.root = root
         self.names = {t: registered_name(params.data.name, t) for t in params.data.all_targets}
         self.runs: dict[str, dict[str, str]] = {}  # target -> the champion run's tags
 
     def _version(self, target: str):
-        try:
-            return self.client.get_model_version_by_alias(self.names[target], "champion")
-        except Exception:
-            return None
+        return self.registry.champion_version(self.names[target])
 
     def load(self, target: str) -> tuple[Any, Any, ModelInfo] | None:
         """(pipeline, interval model or None, info) for ``target``; None if not registered."""
-        import mlflow
-
         from lbp_outcomes.config import store_root
 
         version = self._version(target)
         if version is None:
             return None
-        location = self.client.get_model_version_download_uri(self.names[target], version.version)
+        location = self.registry.download_uri(self.names[target], version.version)
         local = local_artifact_path(location)
         if local is None or not local.is_relative_to(store_root(self.root).resolve()):
             raise UserError(
                 f"model {self.names[target]} v{version.version} lives outside this project's "
                 f"store ({location}); refusing to load it"
             )
-        os.environ["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] = "true"  # our own store, checked above
-        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-        pipeline = mlflow.sklearn.load_model(f"models:/{self.names[target]}@champion")
+        pipeline = self.registry.load_champion(self.names[target])  # checked above: our store
         interval = None
         if version.run_id:
             try:
-                path = mlflow.artifacts.download_artifacts(
-                    run_id=version.run_id, artifact_path=f"conformal/{intervals.FILE}"
+                path = self.registry.download_artifact(
+                    version.run_id, f"conformal/{intervals.FILE}"
                 )
                 interval = intervals.load(Path(path))
             except Exception:  # no interval model logged (binary target or intervals off)
@@ -207,7 +194,7 @@ class Champions:
         """Family, registry version and performance of ``target``'s champion; the family
         and the training data come from the run's tags (what was registered, not what the
         current params.yaml says)."""
-        tags = self.client.get_run(version.run_id).data.tags if version.run_id else {}
+        tags = self.registry.run_tags(version.run_id) if version.run_id else {}
         family = tags.get("family", "")
         self.runs[target] = tags
         spec = self.params.model.get(family)

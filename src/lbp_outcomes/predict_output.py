@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lbp_outcomes import paths
+from lbp_outcomes import catalog
 from lbp_outcomes.dataconfig import DataConfig
 
 #: Probabilities get this many decimals, more (up to MAX_PROBABILITY_DIGITS) where fewer
@@ -162,37 +162,28 @@ MISSING_VALUES = {
 
 def performance(root: Path, target: str, family: str, kind: str) -> list[Performance]:
     """The champion's discrimination and calibration, read from the metrics files the train
-    stage (reports/metrics/cv.json: ``{target: {family: {metric: stats}}}``) and the
-    external stage (external.json: ``{"targets": {target: {"families": ...}}}``) wrote;
-    nothing where a file is absent. Binary calibration-in-the-large is the calibration
+    stage (reports/metrics/cv.json) and the external stage (external.json) wrote; nothing
+    where a file is absent or unreadable. Binary calibration-in-the-large is the calibration
     intercept on the log-odds scale (slope fixed at 1)."""
     wanted = {
         "regression": ["r2", "calibration_in_the_large", "calibration_slope"],
         "binary": ["auroc", "calibration_intercept", "calibration_slope"],
     }[kind]
-    folder = root / paths.REPORTS / "metrics"
-    cv = _read_json(folder / "cv.json").get(target) or {}
-    external = ((_read_json(folder / "external.json").get("targets") or {}).get(target)) or {}
+    cv = catalog.CV_METRICS.read_optional(root) or {}
+    external = catalog.EXTERNAL_METRICS.read_optional(root)
+    cv_entry = cv.get(target)
+    ext_entry = external.targets.get(target) if external is not None else None
     out: list[Performance] = []
     for where, stats in (
-        ("CV", cv.get(family) or {}),
-        ("external", (external.get("families") or {}).get(family) or {}),
+        ("CV", cv_entry.families.get(family, {}) if cv_entry else {}),
+        ("external", ext_entry.families.get(family, {}) if ext_entry else {}),
     ):
         for name in wanted:
             value = stats.get(name)
-            if isinstance(value, dict):
-                estimate = value.get("mean", value.get("estimate"))
-                low, high = value.get("ci_low"), value.get("ci_high")
-                out.append(Performance(where, name, estimate, low, high))
+            if value is not None:
+                estimate = value.mean if where == "CV" else value.estimate
+                out.append(Performance(where, name, estimate, value.ci_low, value.ci_high))
     return out
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 # -- writers ----------------------------------------------------------------------------------
@@ -296,7 +287,8 @@ _NAMES = {
 def _stat_text(p: Performance) -> str:
     """ "AUROC 0.971 [0.960, 0.980]", printed as the report prints it (never rounded onto 1
     or 0 when the value is not 1 or 0)."""
-    from lbp_outcomes.report.document import METRICS, Metric, interval
+    from lbp_outcomes.metricinfo import METRICS, Metric
+    from lbp_outcomes.report.document import interval
 
     spec = METRICS.get(p.metric, Metric(p.metric, 3))
     shown = interval(p.estimate, p.ci_low, p.ci_high, spec.digits, spec.bounds, spec.landmarks)

@@ -22,22 +22,15 @@ reports/metrics/cv.json reports/metrics/external.json``.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from lbp_outcomes import paths
+from lbp_outcomes import catalog
 from lbp_outcomes.atomic import Outputs
+from lbp_outcomes.catalog import ExternalMetrics, ExternalTarget, TargetCV
 from lbp_outcomes.errors import UserError
+from lbp_outcomes.metricinfo import PRIMARY
 
-CV_FILE = paths.METRICS / "cv.json"
-EXTERNAL_FILE = paths.METRICS / "external.json"
-SUMMARY_FILE = paths.METRICS / "summary.json"
-
-# The primary metric of a target is the first of these its CV summary carries: R2 for
-# regression, AUROC for binary targets (lbp_outcomes.metrics.PRIMARY; not imported here,
-# so the stage starts without scikit-learn).
-PRIMARY_ORDER = ("r2", "auroc")
 DIGITS = 4  # rounding of every value: below the run-to-run noise of any CV estimate
 
 
@@ -45,55 +38,56 @@ def _round(value: Any) -> float | None:
     return None if value is None else round(float(value), DIGITS)
 
 
-def primary_metric(stats: dict[str, Any]) -> str:
-    """The primary metric's name in one family's CV summary (``{metric: {mean, ...}}``)."""
-    for name in PRIMARY_ORDER:
-        if name in stats:
-            return name
-    raise UserError(f"{CV_FILE}: no primary metric ({', '.join(PRIMARY_ORDER)}) in {list(stats)}")
+def primary_metric(entry: TargetCV) -> str:
+    """The primary metric of a target (R2 for regression, AUROC for binary targets)."""
+    task = entry.task
+    if task is None:
+        found = sorted({m for stats in entry.families.values() for m in stats})
+        raise UserError(
+            f"{catalog.CV_METRICS.path}: no primary metric ({', '.join(PRIMARY.values())}) "
+            f"in {found}"
+        )
+    return PRIMARY[task]
 
 
-def target_summary(cv_entry: dict[str, Any], ext_entry: dict[str, Any] | None) -> dict[str, Any]:
+def target_summary(cv_entry: TargetCV, ext_entry: ExternalTarget | None) -> dict[str, Any]:
     """Headline numbers of one target from its cv.json and external.json entries."""
-    champion = cv_entry["champion"]
-    stats = cv_entry[champion]
-    metric = primary_metric(stats)
-    out: dict[str, Any] = {"champion": champion, "metric": metric, "n": cv_entry.get("n")}
-    cv = stats[metric]
-    out["cv"] = _round(cv.get("mean"))
-    out["cv_lo"] = _round(cv.get("ci_low"))
-    out["cv_hi"] = _round(cv.get("ci_high"))
-    ext = (ext_entry or {}).get("families", {}).get(champion)
+    champion = cv_entry.champion
+    metric = primary_metric(cv_entry)
+    cv = cv_entry.families[champion][metric]
+    out: dict[str, Any] = {
+        "champion": champion,
+        "metric": metric,
+        "n": cv_entry.n,
+        "cv": _round(cv.mean),
+        "cv_lo": _round(cv.ci_low),
+        "cv_hi": _round(cv.ci_high),
+    }
+    ext = ext_entry.families.get(champion) if ext_entry is not None else None
     if ext:
-        out["ext"] = _round(ext.get(metric, {}).get("estimate"))
-        out["ext_slope"] = _round(ext.get("calibration_slope", {}).get("estimate"))
-    interval = (ext_entry or {}).get("interval")
-    if interval and interval.get("coverage") is not None:
-        out["ext_cover"] = _round(interval["coverage"])
+        out["ext"] = _round(ext[metric].estimate) if metric in ext else None
+        slope = ext.get("calibration_slope")
+        out["ext_slope"] = _round(slope.estimate) if slope is not None else None
+    interval = ext_entry.interval if ext_entry is not None else None
+    if interval is not None and interval.coverage is not None:
+        out["ext_cover"] = _round(interval.coverage)
     return {k: v for k, v in out.items() if v is not None}
 
 
-def summarise(cv: dict[str, Any], external: dict[str, Any]) -> dict[str, Any]:
+def summarise(cv: dict[str, TargetCV], external: ExternalMetrics) -> dict[str, Any]:
     """The whole summary: one entry per cross-validated target, then the external cohort."""
-    ext_targets = external.get("targets", {}) if external.get("available") else {}
+    ext_targets = external.targets if external.available else {}
     out: dict[str, Any] = {
         target: target_summary(entry, ext_targets.get(target)) for target, entry in cv.items()
     }
-    if external.get("available"):
-        auroc = external.get("case_mix", {}).get("membership_auroc", {}).get("estimate")
-        out["external"] = {"n": external.get("n"), "membership_auroc": _round(auroc)}
+    if external.available and external.case_mix is not None:
+        auroc = external.case_mix.membership_auroc.estimate
+        out["external"] = {"n": external.n, "membership_auroc": _round(auroc)}
     return out
 
 
-def _read(root: Path, rel: Path, stage: str) -> dict[str, Any]:
-    path = root / rel
-    if not path.is_file():
-        raise UserError(f"{rel}: not found; run the {stage} stage first")
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
 def run(params: Any, root: Path) -> dict[str, Any]:
-    summary = summarise(_read(root, CV_FILE, "train"), _read(root, EXTERNAL_FILE, "external"))
+    summary = summarise(catalog.CV_METRICS.read(root), catalog.EXTERNAL_METRICS.read(root))
     with Outputs() as out:
-        out.write_json(root / SUMMARY_FILE, summary)
+        catalog.SUMMARY.write(out, root, summary)
     return summary

@@ -28,16 +28,21 @@ import subprocess
 import tempfile
 import time
 import warnings
+from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lbp_outcomes import lifecycle
+from lbp_outcomes import catalog, lifecycle
 from lbp_outcomes.config import Params, TrackingConfig, store_root
+from lbp_outcomes.metricinfo import PRIMARY
+from lbp_outcomes.paths import slug
+
+if TYPE_CHECKING:
+    from lbp_outcomes.train_result import TrainResult
 
 lifecycle.configure_environment(threads=False)  # also when imported without the CLI
 
-TRACKING_FILE = Path("reports/tracking.json")
 CHAMPION = "champion"
 # Experiment tag that makes the MLflow UI open an experiment on its runs table (model
 # training), not on the GenAI traces overview.
@@ -429,6 +434,40 @@ class Tracker:
         )
 
 
+class Registry:
+    """Read access to this project's model registry (for ``lbp-outcomes predict``)."""
+
+    def __init__(self, cfg: TrackingConfig, root: Path) -> None:
+        self.client = _client(cfg, root)
+
+    def champion_version(self, name: str) -> Any | None:
+        """The version of registered model ``name`` that alias ``champion`` points at."""
+        try:
+            return self.client.get_model_version_by_alias(name, CHAMPION)
+        except Exception:  # no such model or alias
+            return None
+
+    def download_uri(self, name: str, version: str) -> str:
+        return self.client.get_model_version_download_uri(name, version)
+
+    def load_champion(self, name: str) -> Any:
+        """The champion's pipeline. Call only after checking :meth:`download_uri` lies in
+        this project's store: the skops/pickle payload is then our own."""
+        import mlflow
+
+        os.environ["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] = "true"
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        return mlflow.sklearn.load_model(f"models:/{name}@{CHAMPION}")
+
+    def download_artifact(self, run_id: str, path: str) -> str:
+        import mlflow
+
+        return mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=path)
+
+    def run_tags(self, run_id: str) -> dict[str, str]:
+        return self.client.get_run(run_id).data.tags
+
+
 def pipeline_params(params: Params) -> dict[str, str]:
     """The parent run's params: what the pipeline ran, in a dozen keys (the whole config is
     the ``config/params.yaml`` artifact)."""
@@ -577,30 +616,25 @@ def close_orphaned_runs(client: Any, experiment_id: str) -> list[str]:
 
 def write_tracking_file(out, root: Path, tracker: Tracker, **extra: Any) -> None:
     """reports/tracking.json: how later stages find the parent run (via an Outputs)."""
-    info = {
-        "enabled": tracker.enabled,
-        "experiment_id": tracker.experiment_id,
-        "parent_run_id": tracker.parent_id,
-        "tracking_uri": tracking_uri(tracker.params.tracking, root) if tracker.enabled else None,
+    info = catalog.TrackingInfo(
+        enabled=tracker.enabled,
+        experiment_id=tracker.experiment_id,
+        parent_run_id=tracker.parent_id,
+        tracking_uri=tracking_uri(tracker.params.tracking, root) if tracker.enabled else None,
         **extra,
-    }
-    out.write_json(root / TRACKING_FILE, info)
+    )
+    catalog.TRACKING.write(out, root, info)
 
 
 def read_registered(root: Path) -> dict[str, str]:
     """{target: registered version} of the champions the train stage registered."""
-    path = root / TRACKING_FILE
-    if not path.exists():
-        return {}
-    found = json.loads(path.read_text()).get("registered") or {}
-    return {t: str(v) for t, v in found.items() if v}
+    info = catalog.TRACKING.read_optional(root)
+    return {} if info is None else {t: str(v) for t, v in info.registered.items() if v}
 
 
 def read_parent_run(root: Path) -> str | None:
-    path = root / TRACKING_FILE
-    if not path.exists():
-        return None
-    return json.loads(path.read_text()).get("parent_run_id")
+    info = catalog.TRACKING.read_optional(root)
+    return None if info is None else info.parent_run_id
 
 
 def runs_url(base: str, experiment_id: str) -> str:
@@ -645,3 +679,137 @@ def serve_ui(root: Path, host: str = "127.0.0.1", port: int = 5000) -> int:
         "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
     }
     return subprocess.call(cmd, env=env)
+
+
+# -- the train stage's runs ---------------------------------------------------------------
+def log_train(
+    tracker: Tracker, result: TrainResult, figures: dict[str, Path], model_dir: Path
+) -> dict[str, Any]:
+    """A child run per target x family; the champions registered; parent-run summaries.
+
+    ``figures``: the train stage's PNGs by file name; ``model_dir``: where the models (and
+    interval models) were saved. Returns the run ids and registered versions (for
+    reports/tracking.json)."""
+    runs: dict[str, dict[str, str]] = defaultdict(dict)
+    registered: dict[str, str | None] = {}
+    if not tracker.enabled:
+        return {"runs": runs, "registered": registered}
+    with tempfile.TemporaryDirectory(prefix="lbp-mlflow-train-") as tmp:
+        for data in result.datasets:
+            for family in result.cv[data.name].families:
+                logged = _log_pair(tracker, result, data, family, figures, model_dir, Path(tmp))
+                runs[data.name][family] = logged.get("run_id", "")
+                if family == result.champion(data.name):
+                    registered[data.name] = _register_champion(tracker, result, data, logged)
+    tracker.share_view()
+    return {"runs": dict(runs), "registered": registered}
+
+
+def _log_pair(
+    tracker: Tracker,
+    result: TrainResult,
+    data: Any,
+    family: str,
+    figures: dict[str, Path],
+    model_dir: Path,
+    tmp: Path,
+) -> dict[str, str]:
+    """One target x family child run: params, CV metrics (fold values as steps), tables,
+    the figure, the final model (and the champion's interval model)."""
+    config = tracker.params.model_dump(mode="json")
+    summary = result.cv[data.name].families[family]
+    final = result.final(data.name, family)
+    champion = result.champion(data.name)
+    pair = tmp / f"{data.name}__{family}"
+    pair.mkdir()
+    oof, folds = result.oof, result.folds
+    oof[(oof["target"] == data.name) & (oof["family"] == family)].drop(columns="target").to_csv(
+        pair / "oof_predictions.csv", index=False
+    )
+    fold_part = folds[(folds["target"] == data.name) & (folds["family"] == family)]
+    fold_part.to_csv(pair / "fold_metrics.csv", index=False)
+    run_params = {
+        # Training params only (the data config is logged once, on the parent run).
+        "seed": str(tracker.params.seed),
+        **flatten(config["cv"], "cv."),
+        **flatten(config["tuning"], "tuning."),
+        **flatten(config["model"][family], f"model.{family}."),
+        "target": data.name,
+        "family": family,
+        "task": data.task,
+        **{f"final.{k}": str(v) for k, v in final.params.items()},
+    }
+    artifacts = {
+        "cv": pair / "oof_predictions.csv",
+        "": pair / "fold_metrics.csv",
+        "plots": figures[f"{slug(data.name)}.png"],
+    }
+    conformal = result.manifest.targets[data.name].conformal
+    if family == champion and conformal is not None:
+        artifacts["conformal"] = model_dir / conformal.file
+    return tracker.log_child(
+        name=f"{data.name} | {family}",
+        params=run_params,
+        tags={
+            "target": data.name,
+            "family": family,
+            "task": data.task,
+            "champion": str(family == champion).lower(),
+            "distributed": str(final.task.distributed).lower(),
+        },
+        summary={f"{m}_{k}": v for m, stats in summary.items() for k, v in stats},
+        folds={
+            f"{m}_fold": fold_part[fold_part["metric"] == m]
+            .sort_values(["repeat", "fold"])["value"]
+            .tolist()
+            for m in summary
+        },
+        artifacts=artifacts,
+        model=final.model,
+        input_example=result.example,
+        seconds=result.seconds(data.name, family),
+        description=child_description(result, data, family),
+    )
+
+
+def _register_champion(
+    tracker: Tracker, result: TrainResult, data: Any, logged: dict[str, str]
+) -> str | None:
+    """Register the champion's logged model; its CV metrics become version tags."""
+    family = result.champion(data.name)
+    summary = result.cv[data.name].families[family]
+    primary = PRIMARY[data.task]
+    version = tracker.register(
+        data.name,
+        logged.get("model_uri", ""),
+        run_id=logged.get("run_id", ""),
+        description=child_description(result, data, family),
+        tags={
+            "family": family,
+            "task": data.task,
+            "data_config": tracker.params.data.name,
+            **{f"cv_{m}": f"{s.mean:.4f}" for m, s in summary.items() if s.mean is not None},
+        },
+    )
+    tracker.log_metrics({f"{data.name}.champion_{primary}": summary[primary].mean})
+    label = result.labels[family]
+    print(f"{data.name}: champion {label} ({primary} {summary[primary].mean:.3f})")
+    return version
+
+
+def child_description(result: TrainResult, data: Any, family: str) -> str:
+    """One line for the MLflow run / model version: what it is and how well it did."""
+    primary = PRIMARY[data.task]
+    champion = result.champion(data.name)
+    stats = result.cv[data.name].families[family].get(primary)
+    mean, low, high = (
+        (None, None, None) if stats is None else (stats.mean, stats.ci_low, stats.ci_high)
+    )
+    score = "n/a" if mean is None else f"{mean:.3f}"
+    if low is not None and high is not None:
+        score += f" [{low:.3f}, {high:.3f}]"
+    role = "champion" if family == champion else f"not the champion ({champion} is)"
+    return (
+        f"{family} for {data.name} ({data.task}, n = {len(data.y)}): cross-validated "
+        f"{primary} {score}; {role}."
+    )

@@ -32,22 +32,28 @@ from typing import Any
 
 import pandas as pd
 
-from lbp_outcomes import clinical, intervals, paths, plots, subgroups
+from lbp_outcomes import catalog, clinical, intervals, paths, plots, subgroups
 from lbp_outcomes.atomic import Outputs
 from lbp_outcomes.canonical import dump_pickle
+from lbp_outcomes.catalog import (
+    ConformalModel,
+    CVNotes,
+    FamilyModel,
+    Manifest,
+    ManifestTarget,
+    TargetCV,
+)
 from lbp_outcomes.config import Params, fold_limits
 from lbp_outcomes.cv import FoldResult, TargetData, fold_table, oof_table, plan, run_task, summarise
 from lbp_outcomes.dataconfig import DataConfig
 from lbp_outcomes.errors import UserError
 from lbp_outcomes.executor import Executor
-from lbp_outcomes.metrics import HIGHER_IS_BETTER, PRIMARY
+from lbp_outcomes.metricinfo import HIGHER_IS_BETTER, PRIMARY
 from lbp_outcomes.models.families import can_distribute, check_family
 from lbp_outcomes.models.preprocess import FeatureSpec
 from lbp_outcomes.seeds import derive_seed
-from lbp_outcomes.tracking import Tracker, flatten, write_tracking_file
-
-CV_DIR = paths.REPORTS / "cv"
-PLOTS_DIR = paths.PLOTS / "cv"
+from lbp_outcomes.tracking import Tracker, log_train, write_tracking_file
+from lbp_outcomes.train_result import TrainResult
 
 
 def prepare_targets(
@@ -244,8 +250,40 @@ def _train(
     datasets: list[TargetData],
     skipped: dict[str, str],
 ) -> dict[str, Any]:
-    cfg = params.data
+    """Compute, draw, then write and log: the stage's effects all consume one TrainResult."""
     clock = _PhaseClock()
+    result = fit(params, executor, frame, spec, families, datasets, skipped, clock)
+    tracker.log_dataset(result.example, "development", rows=result.rows)
+    figures = _figures(tmp, result, params.data)
+    clinical_dir = _clinical(tmp / "clinical", result, params, frame)
+    figures.update({png.name: png for png in sorted(clinical_dir.glob("*.png"))})
+    clock.lap("tables and plots")
+    with Outputs() as out:
+        model_dir = save_models(out, root, result)
+        clock.lap("save models")
+        logged = log_train(tracker, result, figures, model_dir)
+        clock.lap("mlflow")
+        save_tables(out, root, result, figures, clinical_dir)
+        tracker.log_artifacts({"cv/clinical": clinical_dir})
+        write_tracking_file(out, root, tracker, **logged)
+        clock.lap("write outputs")
+    print(f"train phases: {clock}")  # where the stage's time goes (read by bench/)
+    return catalog.CV_METRICS.dump(result.cv)
+
+
+def fit(
+    params: Params,
+    executor: Executor,
+    frame: pd.DataFrame,
+    spec: FeatureSpec,
+    families: list[str],
+    datasets: list[TargetData],
+    skipped: dict[str, str],
+    clock: _PhaseClock | None = None,
+) -> TrainResult:
+    """The stage's computation: CV of every family on every target, champions, final refits
+    and conformal interval models. Writes nothing and logs nothing."""
+    clock = clock or _PhaseClock()
     calls = cv_calls(params, executor, spec, families, datasets)
     label = f"CV {len(datasets)} targets x {len(families)} families"
     results: list[FoldResult] = run_cv(executor, calls, label)
@@ -255,115 +293,127 @@ def _train(
     for result in results:
         grouped[(result.task.target, result.task.family)].append(result)
 
-    cv_metrics: dict[str, Any] = {}
-    manifest: dict[str, Any] = {"features": spec.columns, "targets": {}}
-    notes: dict[str, Any] = {"skipped_targets": skipped, "tuning": {}, "subsampled": {}}
-    summaries: dict[str, dict[str, Any]] = {}
+    cv: dict[str, TargetCV] = {}
+    targets: dict[str, ManifestTarget] = {}
+    notes = CVNotes(skipped_targets=skipped, tuning={}, subsampled={})
     for data in datasets:
         per_family = {f: summarise(grouped[(data.name, f)], data, params.cv) for f in families}
         champion = choose_champion(per_family, data.task)
-        summaries[data.name] = per_family
-        cv_metrics[data.name] = {"champion": champion, "n": len(data.y), **per_family}
-        manifest["targets"][data.name] = {
-            "task": data.task,
-            "champion": champion,
-            "n": len(data.y),
-            "families": {
-                f: {
-                    "file": f"{paths.slug(data.name)}/{f}.joblib",
-                    "params": _final(grouped[(data.name, f)]).params,
-                    "distributed": _final(grouped[(data.name, f)]).task.distributed,
-                }
+        cv[data.name] = TargetCV(champion=champion, n=len(data.y), families=per_family)
+        targets[data.name] = ManifestTarget(
+            task=data.task,
+            champion=champion,
+            n=len(data.y),
+            families={
+                f: FamilyModel(
+                    file=f"{paths.slug(data.name)}/{f}.joblib",
+                    params=_final(grouped[(data.name, f)]).params,
+                    distributed=_final(grouped[(data.name, f)]).task.distributed,
+                )
                 for f in families
             },
-        }
-        for f in families:
-            tuning_notes = sorted({r.note for r in grouped[(data.name, f)] if r.note})
-            if tuning_notes:
-                notes["tuning"][f"{data.name}/{f}"] = tuning_notes
-            sizes = {r.subsampled for r in grouped[(data.name, f)] if r.subsampled}
-            if sizes:
-                notes["subsampled"][f"{data.name}/{f}"] = max(sizes)
-                print(
-                    f"note: {data.name} / {f}: each fit used a random {max(sizes)} of the "
-                    f"training patients (model.{f}.max_train_rows)"
-                )
+        )
+        _note(notes, data.name, families, grouped)
+    manifest = Manifest(features=spec.columns, targets=targets)
 
     conformal = _fit_conformal(params, executor, datasets, manifest, spec)
+    for target in conformal:
+        manifest.targets[target].conformal = ConformalModel(
+            file=f"{paths.slug(target)}/{intervals.FILE}",
+            level=params.conformal.level,
+            method="MAPIE cross-conformal (CV+)",
+            folds=params.conformal.folds,
+        )
     clock.lap("conformal")
-
-    folds = fold_table(results)
     oof = pd.concat(
         [oof_table([r for r in results if r.task.target == d.name], d) for d in datasets],
         ignore_index=True,
     )
-    example = typical_patient(frame, spec)
-    tracker.log_dataset(example, "development", rows=len(frame))
+    return TrainResult(
+        datasets=datasets,
+        labels={f: params.model[f].label or f for f in families},
+        grouped=dict(grouped),
+        cv=cv,
+        manifest=manifest,
+        notes=notes,
+        conformal=conformal,
+        folds=fold_table(results),
+        oof=oof,
+        example=typical_patient(frame, spec),
+        rows=len(frame),
+    )
 
-    labels = {f: params.model[f].label or f for f in families}
-    figures = _figures(tmp, datasets, oof, cfg, manifest, labels, summaries)
-    clinical_dir = tmp / "clinical"
+
+def _note(
+    notes: CVNotes,
+    target: str,
+    families: list[str],
+    grouped: dict[tuple[str, str], list[FoldResult]],
+) -> None:
+    """Record ``target``'s tuning notes and subsampled training sizes in ``notes``."""
+    for f in families:
+        tuning_notes = sorted({r.note for r in grouped[(target, f)] if r.note})
+        if tuning_notes:
+            notes.tuning[f"{target}/{f}"] = tuning_notes
+        sizes = {r.subsampled for r in grouped[(target, f)] if r.subsampled}
+        if sizes:
+            notes.subsampled[f"{target}/{f}"] = max(sizes)
+            print(
+                f"note: {target} / {f}: each fit used a random {max(sizes)} of the "
+                f"training patients (model.{f}.max_train_rows)"
+            )
+
+
+def _clinical(folder: Path, result: TrainResult, params: Params, frame: pd.DataFrame) -> Path:
+    """Clinical-usefulness tables and figures of the out-of-fold predictions, in ``folder``."""
+    champions = {t: entry.champion for t, entry in result.manifest.targets.items()}
     clinical.write(
         clinical.evaluate(
-            clinical.cv_items(oof, datasets, frame, manifest),
-            cfg,
-            labels,
+            clinical.cv_items(result.oof, result.datasets, frame, champions),
+            params.data,
+            result.labels,
             "cross-validation (out-of-fold)",
             params.seed,
             subgroups.N_BOOT,
             params.cv.ci_level,
-            clinical_dir,
+            folder,
         ),
-        clinical_dir,
+        folder,
     )
-    figures.update({png.name: png for png in sorted(clinical_dir.glob("*.png"))})
-    clock.lap("tables and plots")
-    with Outputs() as out:
-        model_dir = out.directory(root / paths.MODELS)
-        for (target, family), group in grouped.items():
-            dest = model_dir / paths.slug(target) / f"{family}.joblib"
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            dump_pickle(_final(group).model, dest)  # byte-stable: DVC hashes it
-        for target, model in conformal.items():
-            intervals.save(model, model_dir / paths.slug(target) / intervals.FILE)
-            manifest["targets"][target]["conformal"] = {
-                "file": f"{paths.slug(target)}/{intervals.FILE}",
-                "level": params.conformal.level,
-                "method": "MAPIE cross-conformal (CV+)",
-                "folds": params.conformal.folds,
-            }
-        (model_dir / "manifest.json").write_text(_json(manifest), encoding="utf-8")
-        clock.lap("save models")
-        logged = _log_runs(
-            tracker,
-            params,
-            datasets,
-            grouped,
-            summaries,
-            manifest,
-            folds,
-            oof,
-            figures,
-            example,
-            tmp,
-            model_dir,
-        )
-        clock.lap("mlflow")
-        out.write_json(root / paths.METRICS / "cv.json", cv_metrics)
-        cv_dir = out.directory(root / CV_DIR)  # replaced whole: no file of an older run stays
-        folds.to_csv(cv_dir / "folds.csv", index=False)
-        oof.to_parquet(cv_dir / "oof.parquet", index=False)
-        (cv_dir / "notes.json").write_text(_json(notes), encoding="utf-8")
-        for name in clinical.FILES:
-            (cv_dir / name).write_bytes((clinical_dir / name).read_bytes())
-        tracker.log_artifacts({"cv/clinical": clinical_dir})
-        plot_dir = out.directory(root / PLOTS_DIR)
-        for name, path in figures.items():
-            (plot_dir / name).write_bytes(path.read_bytes())
-        write_tracking_file(out, root, tracker, **logged)
-        clock.lap("write outputs")
-    print(f"train phases: {clock}")  # where the stage's time goes (read by bench/)
-    return cv_metrics
+    return folder
+
+
+def save_models(out: Outputs, root: Path, result: TrainResult) -> Path:
+    """models/: every final pipeline, the interval models and the manifest (staged in
+    ``out``); returns the staged folder."""
+    model_dir = out.directory(root / paths.MODELS)
+    for (target, family), _group in result.grouped.items():
+        dest = model_dir / result.manifest.targets[target].families[family].file
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dump_pickle(result.final(target, family).model, dest)  # byte-stable: DVC hashes it
+    for target, model in result.conformal.items():
+        conformal = result.manifest.targets[target].conformal
+        assert conformal is not None  # set by fit() for every conformal model
+        intervals.save(model, model_dir / conformal.file)
+    catalog.MANIFEST.save(model_dir / catalog.MANIFEST.path.name, result.manifest)
+    return model_dir
+
+
+def save_tables(
+    out: Outputs, root: Path, result: TrainResult, figures: dict[str, Path], clinical_dir: Path
+) -> None:
+    """cv.json, reports/cv/ (folds, out-of-fold predictions, notes, clinical tables) and
+    reports/plots/cv/, staged in ``out``."""
+    catalog.CV_METRICS.write(out, root, result.cv)
+    cv_dir = out.directory(root / catalog.CV_DIR)  # replaced whole: no file of an older run stays
+    result.folds.to_csv(cv_dir / "folds.csv", index=False)
+    result.oof.to_parquet(cv_dir / "oof.parquet", index=False)
+    catalog.CV_NOTES.save(cv_dir / catalog.CV_NOTES.path.name, result.notes)
+    for name in clinical.FILES:
+        (cv_dir / name).write_bytes((clinical_dir / name).read_bytes())
+    plot_dir = out.directory(root / catalog.CV_PLOTS)
+    for name, path in figures.items():
+        (plot_dir / name).write_bytes(path.read_bytes())
 
 
 class _PhaseClock:
@@ -391,7 +441,7 @@ def _fit_conformal(
     params: Params,
     executor: Executor,
     datasets: list[TargetData],
-    manifest: dict[str, Any],
+    manifest: Manifest,
     spec: FeatureSpec,
 ) -> dict[str, Any]:
     """Cross-conformal interval models for every regression target's champion (in memory,
@@ -402,8 +452,8 @@ def _fit_conformal(
     for data in datasets:
         if data.task != "regression":
             continue
-        champion = manifest["targets"][data.name]["champion"]
-        tuned = manifest["targets"][data.name]["families"][champion]["params"]
+        champion = manifest.targets[data.name].champion
+        tuned = manifest.targets[data.name].families[champion].params
         # The champion's own final-fit seed: MAPIE's full-data model is then the champion.
         seed = derive_seed(params.seed, data.name, champion, "final")
         calls.append((params.model[champion], spec, tuned, data.X, data.y, params.conformal, seed))
@@ -416,37 +466,25 @@ def _final(group: list[FoldResult]) -> FoldResult:
     return next(r for r in group if r.task.is_final)
 
 
-def _json(obj: Any) -> str:
-    from lbp_outcomes.atomic import to_json_text
-
-    return to_json_text(obj)
-
-
-def _figures(
-    folder: Path,
-    datasets: list[TargetData],
-    oof: pd.DataFrame,
-    cfg: DataConfig,
-    manifest: dict,
-    labels: dict[str, str],
-    summaries: dict[str, dict[str, Any]],
-) -> dict[str, Path]:
-    """PNG per target, plus the CSV behind each regression plot (for `dvc plots`).
-    ``labels``: display name per family; ``summaries``: CV metrics per target and family."""
+def _figures(folder: Path, result: TrainResult, cfg: DataConfig) -> dict[str, Path]:
+    """PNG per target (observed vs predicted, or calibration curves of every family), in
+    ``folder``; returns {file name: path}."""
     out: dict[str, Path] = {}
-    for data in datasets:
-        part = oof[oof["target"] == data.name]
+    labels = result.labels
+    for data in result.datasets:
+        part = result.oof[result.oof["target"] == data.name]
         label = cfg.label(data.name)
-        unit = _unit(cfg, data.name)
-        champion = manifest["targets"][data.name]["champion"]
+        champion = result.champion(data.name)
+        png = folder / f"{paths.slug(data.name)}.png"
         if data.task == "regression":
             title = f"{label}: out-of-fold predictions (mean over CV repeats)"
-            r2 = {f: s["r2"]["mean"] for f, s in summaries[data.name].items() if "r2" in s}
-            out[f"{paths.slug(data.name)}.png"] = plots.observed_vs_predicted(
+            stats = result.cv[data.name].families
+            r2 = {f: s["r2"].mean for f, s in stats.items() if "r2" in s}
+            out[png.name] = plots.observed_vs_predicted(
                 part,
                 title,
-                unit,
-                folder / f"{paths.slug(data.name)}.png",
+                _unit(cfg, data.name),
+                png,
                 families=list(labels),  # the config's order, as in the tables
                 labels=labels,
                 champion=champion,
@@ -458,136 +496,10 @@ def _figures(
                 for f, g in part.groupby("family", sort=False)
             }
             title = f"{label}: calibration of out-of-fold predictions"
-            out[f"{paths.slug(data.name)}.png"] = plots.calibration(
-                curves, title, folder / f"{paths.slug(data.name)}.png", label, labels, champion
-            )
+            out[png.name] = plots.calibration(curves, title, png, label, labels, champion)
     return out
 
 
 def _unit(cfg: DataConfig, target: str) -> str:
     spec = cfg.targets.get(target)
     return f"({spec.unit})" if spec is not None and spec.unit else ""
-
-
-def _log_runs(
-    tracker: Tracker,
-    params: Params,
-    datasets: list[TargetData],
-    grouped: dict[tuple[str, str], list[FoldResult]],
-    summaries: dict[str, dict[str, Any]],
-    manifest: dict[str, Any],
-    folds: pd.DataFrame,
-    oof: pd.DataFrame,
-    figures: dict[str, Path],
-    example: pd.DataFrame,
-    tmp: Path,
-    model_dir: Path,
-) -> dict[str, Any]:
-    """A child run per target x family; the champions registered; parent-run summaries.
-    Returns the run ids and registered versions (for reports/tracking.json)."""
-    runs: dict[str, dict[str, str]] = defaultdict(dict)
-    registered: dict[str, str | None] = {}
-    if not tracker.enabled:
-        return {"runs": runs, "registered": registered}
-    config = params.model_dump(mode="json")
-    # Training params only (the data config is logged once, on the parent run).
-    shared = {
-        "seed": str(params.seed),
-        **flatten(config["cv"], "cv."),
-        **flatten(config["tuning"], "tuning."),
-    }
-    for data in datasets:
-        champion = manifest["targets"][data.name]["champion"]
-        for family, summary in summaries[data.name].items():
-            group = grouped[(data.name, family)]
-            final = _final(group)
-            pair = tmp / f"{data.name}__{family}"
-            pair.mkdir()
-            oof[(oof["target"] == data.name) & (oof["family"] == family)].drop(
-                columns="target"
-            ).to_csv(pair / "oof_predictions.csv", index=False)
-            fold_part = folds[(folds["target"] == data.name) & (folds["family"] == family)]
-            fold_part.to_csv(pair / "fold_metrics.csv", index=False)
-            flat_summary = {f"{m}_{k}": v for m, stats in summary.items() for k, v in stats.items()}
-            fold_values = {
-                f"{m}_fold": fold_part[fold_part["metric"] == m]
-                .sort_values(["repeat", "fold"])["value"]
-                .tolist()
-                for m in summary
-            }
-            run_params = {
-                **shared,
-                **flatten(config["model"][family], f"model.{family}."),
-                "target": data.name,
-                "family": family,
-                "task": data.task,
-                **{f"final.{k}": str(v) for k, v in final.params.items()},
-            }
-            artifacts = {
-                "cv": pair / "oof_predictions.csv",
-                "": pair / "fold_metrics.csv",
-                "plots": figures[f"{paths.slug(data.name)}.png"],
-            }
-            interval_file = model_dir / paths.slug(data.name) / intervals.FILE
-            if family == champion and interval_file.exists():
-                artifacts["conformal"] = interval_file
-            logged = tracker.log_child(
-                name=f"{data.name} | {family}",
-                params=run_params,
-                tags={
-                    "target": data.name,
-                    "family": family,
-                    "task": data.task,
-                    "champion": str(family == champion).lower(),
-                    "distributed": str(final.task.distributed).lower(),
-                },
-                summary=flat_summary,
-                folds=fold_values,
-                artifacts=artifacts,
-                model=final.model,
-                input_example=example,
-                seconds=sum(r.seconds for r in group),
-                description=_child_description(data, family, champion, summary),
-            )
-            runs[data.name][family] = logged.get("run_id", "")
-            if family == champion:
-                label = params.model[family].label or family
-                primary = PRIMARY[data.task]
-                version = tracker.register(
-                    data.name,
-                    logged.get("model_uri", ""),
-                    run_id=logged.get("run_id", ""),
-                    description=_child_description(data, family, champion, summary),
-                    tags={
-                        "family": family,
-                        "task": data.task,
-                        "data_config": params.data.name,
-                        **{
-                            f"cv_{m}": f"{summary[m]['mean']:.4f}"
-                            for m in summary
-                            if summary[m].get("mean") is not None
-                        },
-                    },
-                )
-                registered[data.name] = version
-                tracker.log_metrics({f"{data.name}.champion_{primary}": summary[primary]["mean"]})
-                print(f"{data.name}: champion {label} ({primary} {summary[primary]['mean']:.3f})")
-    tracker.share_view()
-    return {"runs": dict(runs), "registered": registered}
-
-
-def _child_description(
-    data: TargetData, family: str, champion: str, summary: dict[str, Any]
-) -> str:
-    """One line for the MLflow run / model version: what it is and how well it did."""
-    primary = PRIMARY[data.task]
-    stats = summary.get(primary, {})
-    mean, low, high = (stats.get(k) for k in ("mean", "ci_low", "ci_high"))
-    score = "n/a" if mean is None else f"{mean:.3f}"
-    if low is not None and high is not None:
-        score += f" [{low:.3f}, {high:.3f}]"
-    role = "champion" if family == champion else f"not the champion ({champion} is)"
-    return (
-        f"{family} for {data.name} ({data.task}, n = {len(data.y)}): cross-validated "
-        f"{primary} {score}; {role}."
-    )

@@ -168,6 +168,7 @@ def test_shap_values_add_up_to_each_patients_prediction(which, request):
     output (log-odds for boosters and logistic models, probability for the MLP)."""
     import joblib
 
+    from lbp_outcomes import catalog
     from lbp_outcomes.config import load_params
     from lbp_outcomes.explain import explain_target
     from lbp_outcomes.models.preprocess import FeatureSpec
@@ -175,13 +176,13 @@ def test_shap_values_add_up_to_each_patients_prediction(which, request):
     root = request.getfixturevalue(which).root
     params = load_params(root)
     spec = FeatureSpec.from_config(params.data)
-    manifest = json.loads((root / "models/manifest.json").read_text())
+    manifest = catalog.MANIFEST.read(root)
     frame = pd.read_parquet(root / "data/features/development.parquet")
-    for target, entry in manifest["targets"].items():
+    for target, entry in manifest.targets.items():
         attribution, family = explain_target(params, root, frame, spec, target, entry)
         X = frame.loc[frame[target].notna(), spec.columns]
-        pipeline = joblib.load(root / "models" / entry["families"][family]["file"])
-        if entry["task"] == "regression":
+        pipeline = joblib.load(root / "models" / entry.families[family].file)
+        if entry.task == "regression":
             output = pipeline.predict(X)
         elif attribution.unit == "log-odds":
             output = pipeline.decision_function(X) if which == "linear" else _logit(pipeline, X)

@@ -22,22 +22,34 @@ def _cv_entry(champion: str, metric: str, mean: float) -> dict:
 
 
 def test_summary_holds_the_champions_headline_numbers_only():
+    from lbp_outcomes import catalog
     from lbp_outcomes.summary import summarise
 
-    cv = {"pain": _cv_entry("xgboost", "r2", 0.5), "relief": _cv_entry("linear", "auroc", 0.8)}
-    external = {
-        "available": True,
-        "n": 50,
-        "case_mix": {"membership_auroc": {"estimate": 0.61234}},
-        "targets": {
-            "pain": {
-                "families": {
-                    "xgboost": {"r2": {"estimate": 0.4}, "calibration_slope": {"estimate": 0.9}}
-                },
-                "interval": {"coverage": 0.88},
-            }
-        },
-    }
+    cv = catalog.CV_METRICS.parse(
+        {"pain": _cv_entry("xgboost", "r2", 0.5), "relief": _cv_entry("linear", "auroc", 0.8)}
+    )
+
+    def estimate(value: float) -> dict:
+        return {"estimate": value, "ci_low": None, "ci_high": None}
+
+    external = catalog.EXTERNAL_METRICS.parse(
+        {
+            "available": True,
+            "n": 50,
+            "case_mix": {"smd": {}, "membership_auroc": estimate(0.61234)},
+            "targets": {
+                "pain": {
+                    "task": "regression",
+                    "n": 50,
+                    "champion": "xgboost",
+                    "families": {
+                        "xgboost": {"r2": estimate(0.4), "calibration_slope": estimate(0.9)}
+                    },
+                    "interval": {"level": 0.9, "coverage": 0.88, "mean_width": 3.0},
+                }
+            },
+        }
+    )
     out = summarise(cv, external)
     assert out["pain"] == {
         "champion": "xgboost", "metric": "r2", "n": 100, "cv": 0.5, "cv_lo": 0.4,
@@ -48,7 +60,7 @@ def test_summary_holds_the_champions_headline_numbers_only():
         "cv_hi": 0.9,
     }  # fmt: skip
     assert out["external"] == {"n": 50, "membership_auroc": 0.6123}
-    assert "external" not in summarise(cv, {"available": False})
+    assert "external" not in summarise(cv, catalog.EXTERNAL_METRICS.parse({"available": False}))
 
 
 def test_model_files_are_canonical_whatever_the_object_identities():

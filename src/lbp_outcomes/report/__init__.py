@@ -24,7 +24,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from lbp_outcomes import paths
+from lbp_outcomes import catalog, paths
 from lbp_outcomes.atomic import Outputs
 from lbp_outcomes.config import Params
 from lbp_outcomes.report import render
@@ -32,8 +32,8 @@ from lbp_outcomes.report.builder import build
 from lbp_outcomes.report.inputs import load
 from lbp_outcomes.tracking import Tracker, read_parent_run
 
-HTML_FILE = paths.REPORTS / "report.html"
-MD_FILE = paths.REPORTS / "report.md"
+HTML_FILE = catalog.REPORT_HTML
+MD_FILE = catalog.REPORT_MD
 
 
 def run(params: Params, root: Path) -> dict[str, Any]:

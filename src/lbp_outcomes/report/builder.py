@@ -23,7 +23,7 @@ def build(params: Params, inputs: Inputs) -> Report:
         body.append(published)
     # No external cohort: no section (the subtitle, summary and settings say there was no
     # external validation). A missing external.json still gets its one-line section.
-    if ctx.inputs.external is None or ctx.inputs.external.get("available"):
+    if ctx.inputs.external is None or ctx.inputs.external.available:
         body.append(sections.external(ctx))
     usefulness = clinical.section(ctx)
     if usefulness is not None:

@@ -4,12 +4,10 @@ things (outcome labels with units, model-family labels, figure paths)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import yaml
-
 from lbp_outcomes import paths
+from lbp_outcomes.catalog import ExternalTarget, TargetCV
 from lbp_outcomes.config import Params
 from lbp_outcomes.report.document import Figure
 from lbp_outcomes.report.inputs import Inputs
@@ -46,12 +44,13 @@ class Context:
         return self.unit(target) or "outcome units"
 
     def family(self, name: str) -> str:
-        """A model family's label ("Random forest"); families outside this run's config (a
-        published result for a family not trained here) are looked up in conf/model/."""
+        """A model family's label ("Random forest"): from this run's model config, else (a
+        published result for a family not trained here) from the reference's names."""
         spec = self.params.model.get(name)
         if spec is not None and spec.label:
             return spec.label
-        return _conf_label(self.inputs.root, name) or name
+        published = self.reference.families if self.reference is not None else {}
+        return published.get(name, name)
 
     def task(self, target: str) -> str:
         """The data config says; for a target no longer in it, the metrics in cv.json."""
@@ -91,25 +90,13 @@ class Context:
         values = frame[target].dropna()
         return int((values == 1).sum()), len(values)
 
-    def cv_entry(self, target: str) -> dict[str, Any]:
-        return (self.inputs.cv or {}).get(target) or {}
+    def cv_entry(self, target: str) -> TargetCV | None:
+        return (self.inputs.cv or {}).get(target)
 
-    def external_entry(self, target: str) -> dict[str, Any]:
-        if not self.inputs.external_available:
-            return {}
-        return ((self.inputs.external or {}).get("targets") or {}).get(target) or {}
-
-
-def _conf_label(root: Path, family: str) -> str:
-    path = root / "conf" / "model" / f"{family}.yaml"
-    if not path.is_file():
-        return ""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError):
-        return ""
-    label = data.get("label") if isinstance(data, dict) else None
-    return label if isinstance(label, str) else ""
+    def external_entry(self, target: str) -> ExternalTarget | None:
+        if self.inputs.external is None or not self.inputs.external.available:
+            return None
+        return self.inputs.external.targets.get(target)
 
 
 def slug(name: str) -> str:

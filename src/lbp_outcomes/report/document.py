@@ -16,6 +16,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from lbp_outcomes.metricinfo import METRICS, TASK_METRICS, Metric
+
 DASH = "–"  # a value that is not available
 
 
@@ -240,87 +242,6 @@ def interval(
     return f"{num(estimate, digits)} [{num(low, digits)}, {num(high, digits)}]"
 
 
-@dataclass(frozen=True)
-class Metric:
-    """How a metric is named and printed. ``unit``: printed in the outcome's unit (regression);
-    ``bounds``: the possible range, for truncating CI limits."""
-
-    label: str
-    digits: int
-    bounds: tuple[float | None, float | None] | None = None
-    unit: bool = False
-    meaning: str = ""
-    landmarks: tuple[float, ...] = ()  # values no estimate or CI limit may be rounded onto
-
-
-METRICS: dict[str, Metric] = {
-    "r2": Metric(
-        "R²", 3, (None, 1.0), meaning="share of variance explained; 1 is perfect", landmarks=(0, 1)
-    ),
-    "mae": Metric("MAE", 2, (0.0, None), unit=True, meaning="mean absolute error"),
-    "rmse": Metric("RMSE", 2, (0.0, None), unit=True, meaning="root mean squared error"),
-    "calibration_in_the_large": Metric(
-        "Calibration-in-the-large",
-        2,
-        unit=True,
-        meaning="mean observed minus mean predicted; 0 is ideal",
-        landmarks=(0,),
-    ),
-    "auroc": Metric(
-        "AUROC",
-        3,
-        (0.0, 1.0),
-        meaning="discrimination; 0.5 is chance, 1 is perfect",
-        landmarks=(0.5, 1),
-    ),
-    "auprc": Metric(
-        "AUPRC", 3, (0.0, 1.0), meaning="area under the precision-recall curve", landmarks=(0, 1)
-    ),
-    "brier": Metric(
-        "Brier score",
-        3,
-        (0.0, 1.0),
-        meaning="mean squared error of the probability",
-        landmarks=(0,),
-    ),
-    "calibration_slope": Metric(
-        "Calibration slope",
-        2,
-        meaning="1 is ideal; 0 to 1: too extreme; above 1: too modest; below 0: ranking reversed",
-        landmarks=(0, 1),
-    ),
-    "calibration_intercept": Metric(
-        "Calibration intercept", 2, meaning="0 is ideal", landmarks=(0,)
-    ),
-    "log_loss": Metric(
-        "Log loss",
-        3,
-        (0.0, None),
-        meaning="mean negative log-likelihood; lower is better",
-        landmarks=(0,),
-    ),
-}
-
-TASK_METRICS = {
-    "regression": [
-        "r2",
-        "mae",
-        "rmse",
-        "calibration_in_the_large",
-        "calibration_slope",
-        "calibration_intercept",
-    ],
-    "binary": [
-        "auroc",
-        "auprc",
-        "brier",
-        "log_loss",
-        "calibration_slope",
-        "calibration_intercept",
-    ],
-}
-
-
 def metric_order(task: str, present: set[str] | list[str]) -> list[str]:
     """The known metrics of ``task`` that are present, then any others (sorted): a metrics
     file that gains a key still shows it."""
@@ -344,6 +265,8 @@ def metric_value(name: str, stats: Any, estimate_key: str = "mean") -> str:
     """One metric's cell: estimate [CI] from a {mean|estimate, ci_low, ci_high} mapping, or a
     bare number."""
     spec = METRICS.get(name, Metric(name, 3))
+    if hasattr(stats, "model_dump"):  # a stage-output model (catalog.CVStats, .Estimate)
+        stats = stats.model_dump()
     if isinstance(stats, dict):
         return interval(
             stats.get(estimate_key),

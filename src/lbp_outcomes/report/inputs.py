@@ -15,28 +15,24 @@ from typing import Any
 
 import pandas as pd
 
-from lbp_outcomes import paths
+from lbp_outcomes import catalog, paths
+from lbp_outcomes.catalog import CVNotes, ExternalMetrics, JsonOutput, TargetCV, TargetImportance
 from lbp_outcomes.tracking import data_hashes
-
-CLEANING = paths.REPORTS / "cleaning.json"
-CV_METRICS = paths.METRICS / "cv.json"
-CV_NOTES = paths.REPORTS / "cv" / "notes.json"
-EXTERNAL_METRICS = paths.METRICS / "external.json"
-SHAP_IMPORTANCE = paths.REPORTS / "shap" / "importance.json"
-RAW_MANIFEST = paths.RAW / paths.MANIFEST
 
 
 @dataclass
 class Inputs:
-    """The stage outputs the report is built from (None: file absent)."""
+    """The stage outputs the report is built from (None: file absent or unreadable). The
+    other stages' outputs are typed (lbp_outcomes.catalog); the cohort manifest, the
+    cleaning flow and the clinical tables stay mappings (their sections read them as such)."""
 
     root: Path
     raw_manifest: dict[str, Any] | None = None
     cleaning: dict[str, Any] | None = None
-    cv: dict[str, Any] | None = None
-    cv_notes: dict[str, Any] | None = None
-    external: dict[str, Any] | None = None
-    shap: dict[str, Any] | None = None
+    cv: dict[str, TargetCV] | None = None
+    cv_notes: CVNotes | None = None
+    external: ExternalMetrics | None = None
+    shap: dict[str, TargetImportance] | None = None
     # {"cv"|"external": {"calibration"|"decision"|"subgroups": ...}} (clinical.FILES)
     clinical: dict[str, dict[str, Any]] = field(default_factory=dict)
     development: pd.DataFrame | None = None
@@ -57,25 +53,20 @@ class Inputs:
     @property
     def targets(self) -> list[str]:
         """Cross-validated targets, in cv.json order (sorted keys: stable)."""
-        return [t for t, v in (self.cv or {}).items() if isinstance(v, dict)]
+        return list(self.cv or {})
 
     def task(self, target: str) -> str | None:
         """The task ("regression" or "binary") of ``target``, from its metrics in cv.json."""
-        for family in self.families(target):
-            metrics = self.cv[target][family]  # type: ignore[index]
-            if "r2" in metrics:
-                return "regression"
-            if "auroc" in metrics:
-                return "binary"
-        return None
+        entry = (self.cv or {}).get(target)
+        return entry.task if entry is not None else None
 
     def families(self, target: str) -> list[str]:
-        entry = (self.cv or {}).get(target) or {}
-        return [f for f, v in entry.items() if isinstance(v, dict)]
+        entry = (self.cv or {}).get(target)
+        return list(entry.families) if entry is not None else []
 
     @property
     def external_available(self) -> bool:
-        return bool(self.external and self.external.get("available"))
+        return self.external is not None and self.external.available
 
 
 def _json(root: Path, rel: Path, read: list[str]) -> dict[str, Any] | None:
@@ -90,6 +81,14 @@ def _json(root: Path, rel: Path, read: list[str]) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def _typed(root: Path, entry: JsonOutput, read: list[str]) -> Any | None:
+    """A catalog output, validated; absent or not matching its model counts as absent."""
+    value = entry.read_optional(root)
+    if value is not None:
+        read.append(str(entry.path))
+    return value
+
+
 def _frame(root: Path, cohort: str, read: list[str]) -> pd.DataFrame | None:
     path = paths.cohort_file(root / paths.FEATURES, cohort)
     if not path.is_file():
@@ -102,12 +101,12 @@ def load(root: Path, params: Any) -> Inputs:
     read: list[str] = []
     inputs = Inputs(
         root=root,
-        raw_manifest=_json(root, RAW_MANIFEST, read),
-        cleaning=_json(root, CLEANING, read),
-        cv=_json(root, CV_METRICS, read),
-        cv_notes=_json(root, CV_NOTES, read),
-        external=_json(root, EXTERNAL_METRICS, read),
-        shap=_json(root, SHAP_IMPORTANCE, read),
+        raw_manifest=_json(root, catalog.RAW_MANIFEST.path, read),
+        cleaning=_json(root, catalog.CLEANING.path, read),
+        cv=_typed(root, catalog.CV_METRICS, read),
+        cv_notes=_typed(root, catalog.CV_NOTES, read),
+        external=_typed(root, catalog.EXTERNAL_METRICS, read),
+        shap=_typed(root, catalog.IMPORTANCE, read),
         development=_frame(root, "development", read),
         external_frame=_frame(root, "external", read),
     )
@@ -115,11 +114,11 @@ def load(root: Path, params: Any) -> Inputs:
     # never the clock, the MLflow run or the git commit (the report is committed with the
     # results, so naming the commit would change it in the very commit that holds it).
     inputs.provenance = dict(sorted(data_hashes(root).items()))
-    for where in ("cv", "external"):
+    for where, folder in (("cv", catalog.CV_DIR), ("external", catalog.EXTERNAL_DIR)):
         inputs.clinical[where] = {
             name: data
-            for name in ("calibration", "decision", "subgroups")
-            if (data := _json(root, paths.REPORTS / where / f"{name}.json", read)) is not None
+            for name in catalog.CLINICAL
+            if (data := _json(root, folder / f"{name}.json", read)) is not None
         }
     inputs.read = read
     return inputs

@@ -5,6 +5,7 @@ font or link outside the file, so it opens offline and can be e-mailed or archiv
 Markdown: the same content; figures link the PNG files by their path relative to reports/
 (where report.md lives). Both come from Jinja templates in ``templates/`` and contain
 nothing that changes between two runs on the same inputs (no clock, sorted iteration).
+The text's inline Markdown becomes HTML through markdown-it-py (CommonMark).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import re
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
-from markupsafe import Markup, escape
+from markdown_it import MarkdownIt
+from markupsafe import Markup
 
 from lbp_outcomes.report.document import Figure, Flow, Report, Section
 
@@ -22,20 +24,21 @@ TEMPLATES = Path(__file__).parent / "templates"
 
 
 # -- inline markup ------------------------------------------------------------------------------
-_CODE = re.compile(r"`([^`]+)`")
-_BOLD = re.compile(r"\*\*(.+?)\*\*")
-_ITALIC = re.compile(r"(?<![\w*])\*(?![\s*])(.+?)(?<![\s*])\*(?![\w*])")
-_LINK = re.compile(r"\[([^\]]+)\]\(#([A-Za-z0-9_.-]+)\)")
+def _inline_renderer() -> MarkdownIt:
+    """CommonMark inline markup (``**bold**``, ``*italic*``, ```code```, links); raw HTML in
+    the text is escaped, not passed through (labels come from user configs), and only links
+    inside the report (``#anchor``) become links."""
+    md = MarkdownIt("commonmark", {"html": False})
+    md.validateLink = lambda url: url.startswith("#")  # type: ignore[method-assign]
+    return md
+
+
+_MARKDOWN = _inline_renderer()
 
 
 def inline_html(text: str) -> Markup:
-    """Escape ``text`` and turn the report's inline markup into HTML."""
-    html = str(escape(text))
-    html = _CODE.sub(r"<code>\1</code>", html)
-    html = _BOLD.sub(r"<strong>\1</strong>", html)
-    html = _ITALIC.sub(r"<em>\1</em>", html)
-    html = _LINK.sub(r'<a href="#\2">\1</a>', html)
-    return Markup(html)
+    """``text`` with the report's inline markup turned into (escaped) HTML."""
+    return Markup(_MARKDOWN.renderInline(str(text)))
 
 
 _BRACKETS = re.compile(r"\[([^\]]*)\]")

@@ -4,14 +4,26 @@ Every builder returns a :class:`Section`; when its input is absent the section h
 line saying which file is missing and which stage writes it, and the rest of the report is
 unaffected. Text is written for two readers: a clinician (what the numbers mean, in the
 outcome's own units) and a reviewer (how they were obtained, with CIs and settings).
+Prose moves into Jinja partials under templates/prose/ (rendered by :mod:`.prose`): the
+methods, the limitations and the summary's reading guide so far; the other builders still
+assemble their sentences here.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from lbp_outcomes.metrics import PRIMARY
-from lbp_outcomes.report import tables
+from lbp_outcomes.catalog import (
+    CLEANING,
+    CV_METRICS,
+    EXTERNAL_METRICS,
+    IMPORTANCE,
+    ExternalMetrics,
+    ExternalTarget,
+    TargetImportance,
+)
+from lbp_outcomes.metricinfo import PRIMARY
+from lbp_outcomes.report import prose, tables
 from lbp_outcomes.report.context import Context, slug
 from lbp_outcomes.report.document import (
     DASH,
@@ -32,12 +44,6 @@ from lbp_outcomes.report.document import (
     pct,
     sig,
 )
-from lbp_outcomes.report.inputs import (
-    CLEANING,
-    CV_METRICS,
-    EXTERNAL_METRICS,
-    SHAP_IMPORTANCE,
-)
 
 # Thresholds for the plain-language flags in the summary. They only choose which sentence
 # to print; every number is shown regardless.
@@ -49,6 +55,8 @@ TOP_N = 5  # the paper reports its top five predictors
 
 
 def missing_input(rel: Any, stage: str) -> Note:
+    """``rel``: a catalog entry or a path relative to the project root."""
+    rel = getattr(rel, "path", rel)
     return Note(f"Not available: `{rel}` was not found (written by the {stage} stage).")
 
 
@@ -67,24 +75,16 @@ def summary(ctx: Context) -> Section:
     if not cv:
         return section.add(missing_input(CV_METRICS, "train"))
     dev_n = (ctx.inputs.cleaning or {}).get("development", {}).get("rows_out")
-    outcomes = len(ctx.targets)
-    when = ctx.cfg.prediction.predictors_known
-    intro = (
-        "Models were developed to predict"
-        + (f", {when}," if when else "")
-        + f" {outcomes} outcome{'s' if outcomes != 1 else ''} from "
-        + (f"{dev_n} patients" if dev_n else "the patients")
-        + f" in the development cohort ({_cohort_text(ctx)})."
+    families = {f for t in ctx.targets for f in ctx.inputs.families(t)}
+    intro = prose.text(
+        "summary/intro",
+        when=ctx.cfg.prediction.predictors_known,
+        outcomes=len(ctx.targets),
+        dev_n=dev_n,
+        cohort=_cohort_text(ctx),
+        families=len(families),
+        external=ctx.inputs.external_available,
     )
-    families = sorted({f for t in ctx.targets for f in ctx.inputs.families(t)})
-    intro += (
-        f" For each outcome {len(families)} model families were compared by cross-validation "
-        "and the best one (the *champion*) is reported below"
-    )
-    if ctx.inputs.external_available:
-        intro += ", together with its performance in an external cohort it never saw."
-    else:
-        intro += "; there was no external validation."
     section.add(Paragraph(intro))
     section.add(Bullets([_summary_line(ctx, t) for t in ctx.targets]))
 
@@ -94,18 +94,8 @@ def summary(ctx: Context) -> Section:
         section.add(Paragraph("**What stands out.**"), Bullets(flags))
     section.add(Paragraph("**How to read these numbers.**"), Bullets(meaning))
     if ctx.synthetic:
-        shows = (
-            "that the method reproduces the published analysis"
-            if ctx.reference is not None
-            else "that the method runs"
-        )
-        section.add(
-            Note(
-                f"These patients are synthetic: the numbers show {shows}, not how well it "
-                "would predict for real patients.",
-                tone="warning",
-            )
-        )
+        text = prose.text("summary/synthetic", reference=ctx.reference is not None)
+        section.add(Note(text, tone="warning"))
     return section
 
 
@@ -115,47 +105,47 @@ def _primary(task: str) -> str:
 
 def _summary_line(ctx: Context, target: str) -> str:
     entry = ctx.cv_entry(target)
-    champion = entry.get("champion")
+    champion = entry.champion if entry else None
     task = ctx.task(target)
-    stats = entry.get(champion) or {}
+    stats = entry.families.get(champion or "", {}) if entry else {}
     primary = _primary(task)
-    line = f"**{ctx.label(target)}**: best model {ctx.family(champion or DASH)}"
-    line += (
-        f", cross-validated {METRICS[primary].label} {metric_value(primary, stats.get(primary))}"
-    )
+    values: dict[str, Any] = {
+        "label": ctx.label(target),
+        "family": ctx.family(champion or DASH),
+        "metric": METRICS[primary].label,
+        "cv": metric_value(primary, stats.get(primary)),
+        "ci_level": _ci_level(ctx),
+        "mae": None,
+        "oracle": None,
+    }
     if task == "regression":
-        mae = (stats.get("mae") or {}).get("mean")
+        mae = stats["mae"].mean if "mae" in stats else None
         if is_number(mae):
-            line += f"; predictions are off by {amount(mae, ctx.unit(target))} on average"
+            values["mae"] = amount(mae, ctx.unit(target))
         oracle = ctx.inputs.oracle_r2("development", target)
-        if oracle is not None:
-            line += f" (best R² achievable on this synthetic cohort: {num(oracle, 3)})"
-    line += "."
+        values["oracle"] = num(oracle, 3) if oracle is not None else None
     ext = ctx.external_entry(target)
-    ext_stats = (ext.get("families") or {}).get(ext.get("champion") or champion) or {}
-    if ext_stats.get(primary):
-        line += (
-            f" External cohort (n = {ext.get('n', DASH)}): {METRICS[primary].label} "
-            f"{metric_value(primary, ext_stats[primary], 'estimate')}"
-        )
-        slope = ext_stats.get("calibration_slope")
-        if slope:
-            line += f", calibration slope {metric_value('calibration_slope', slope, 'estimate')}"
-        line += "."
+    ext_stats = ext.families.get(ext.champion or champion or "", {}) if ext else {}
+    shown = ext is not None and primary in ext_stats
+    slope = ext_stats.get("calibration_slope")
+    values.update(
+        ext=metric_value(primary, ext_stats[primary], "estimate") if shown else None,
+        ext_n=ext.n if ext else None,
+        slope=metric_value("calibration_slope", slope, "estimate") if slope else None,
+    )
     best = ctx.reference.best_r2(target) if ctx.reference is not None else None
-    r2 = stats.get("r2") or {}
-    if best is not None and is_number(r2.get("mean")):
+    r2 = stats.get("r2")
+    values.update(published=None, published_family=None, inside=False)
+    if best is not None and r2 is not None and is_number(r2.mean):
         family, value = best
-        inside = (
-            is_number(r2.get("ci_low"))
-            and is_number(r2.get("ci_high"))
-            and r2["ci_low"] <= value <= r2["ci_high"]
+        values.update(
+            published=num(value, 3),
+            published_family=ctx.family(family),
+            inside=is_number(r2.ci_low)
+            and is_number(r2.ci_high)
+            and r2.ci_low <= value <= r2.ci_high,
         )
-        line += (
-            f" Published R² {num(value, 3)} ({ctx.family(family)}): "
-            f"{'inside' if inside else 'outside'} the {_ci_level(ctx)} CI of our best model."
-        )
-    return line
+    return prose.text("summary/line", **values)
 
 
 def amount(value: float, unit: str) -> str:
@@ -168,202 +158,92 @@ def amount(value: float, unit: str) -> str:
 
 
 def _flags(ctx: Context, target: str) -> list[str]:
-    """Plain-language warnings: external performance drop, miscalibration, what updating did."""
+    """Plain-language warnings: external performance drop, miscalibration, what updating did
+    (the thresholds choose the sentences of templates/prose/summary/flags.j2)."""
     ext = ctx.external_entry(target)
-    if not ext:
+    if ext is None:
         return []
     task = ctx.task(target)
     primary = _primary(task)
-    champion = ext.get("champion") or ctx.cv_entry(target).get("champion")
-    ext_stats = (ext.get("families") or {}).get(champion) or {}
-    cv_mean = ((ctx.cv_entry(target).get(champion) or {}).get(primary) or {}).get("mean")
-    ext_est = (ext_stats.get(primary) or {}).get("estimate")
-    out = []
-    name = ctx.label(target)
+    cv_entry = ctx.cv_entry(target)
+    champion = ext.champion or (cv_entry.champion if cv_entry else "")
+    ext_stats = ext.families.get(champion, {})
+    cv_stats = cv_entry.families.get(champion, {}).get(primary) if cv_entry else None
+    cv_mean = cv_stats.mean if cv_stats else None
+    ext_est = ext_stats[primary].estimate if primary in ext_stats else None
     spec = METRICS[primary]
-    if is_number(cv_mean) and is_number(ext_est) and cv_mean - ext_est > DROP.get(primary, 0.1):
-        out.append(
-            f"{name}: {spec.label} fell from {num(cv_mean, spec.digits)} in cross-validation "
-            f"to {num(ext_est, spec.digits)} in the external cohort."
-        )
-    slope = (ext_stats.get("calibration_slope") or {}).get("estimate")
-    if is_number(slope) and slope < 0:
-        out.append(
-            f"{name}: calibration slope {num(slope, 2)} in the external cohort: the ranking "
-            "is reversed there (patients predicted higher tend to have lower observed "
-            "outcomes); the model does not transfer, and recalibration cannot fix that."
-        )
-    elif is_number(slope) and slope < SLOPE_OK[0]:
-        out.append(
-            f"{name}: calibration slope {num(slope, 2)} in the external cohort: predictions are "
-            "too extreme there (high predictions too high, low ones too low)."
-        )
-    elif is_number(slope) and slope > SLOPE_OK[1]:
-        out.append(
-            f"{name}: calibration slope {num(slope, 2)} in the external cohort: predictions are "
-            "too modest there (they vary less than the outcomes do)."
-        )
-    recal = ext.get("recalibration") or {}
+    fell = is_number(cv_mean) and is_number(ext_est) and cv_mean - ext_est > DROP.get(primary, 0.1)
+    slope = ext_stats["calibration_slope"].estimate if "calibration_slope" in ext_stats else None
+    slope_kind = None
+    if is_number(slope):
+        if slope < 0:
+            slope_kind = "reversed"
+        elif slope < SLOPE_OK[0]:
+            slope_kind = "extreme"
+        elif slope > SLOPE_OK[1]:
+            slope_kind = "modest"
+    recal = ext.recalibration or {}
     loss = "brier" if task == "binary" else "rmse"
     before = (recal.get("original") or {}).get(loss)
     after = (recal.get("intercept_slope") or {}).get(loss)
-    if is_number(before) and is_number(after) and before > 0 and after < (1 - GAIN) * before:
-        out.append(
-            f"{name}: updating the model's intercept and slope on part of the external cohort "
-            f"lowered the {METRICS[loss].label} from {num(before, 3)} to {num(after, 3)}: "
-            "recalibrate before local use."
-        )
-    return out
+    recalibrate = (
+        is_number(before) and is_number(after) and before > 0 and after < (1 - GAIN) * before
+    )
+    return prose.blocks(
+        "summary/flags",
+        name=ctx.label(target),
+        metric=spec.label,
+        fell=fell,
+        cv=num(cv_mean, spec.digits) if fell else None,
+        ext=num(ext_est, spec.digits) if fell else None,
+        slope_kind=slope_kind,
+        slope=num(slope, 2) if slope_kind else None,
+        recalibrate=recalibrate,
+        loss=METRICS[loss].label,
+        before=num(before, 3) if recalibrate else None,
+        after=num(after, 3) if recalibrate else None,
+    )
 
 
 def _meanings(ctx: Context) -> list[str]:
     tasks = {ctx.task(t) for t in ctx.targets}
-    out = []
-    if "regression" in tasks:
-        out.append(
-            "R² is the share of the differences between patients' outcomes that the "
-            "predictions explain: 0 is no better than predicting the cohort average for "
-            "everyone, 1 is perfect."
-        )
-    if "binary" in tasks:
-        out.append(
-            "AUROC is the chance that a patient who reaches the outcome gets a higher predicted "
-            "probability than one who does not: 0.5 is a coin toss, 1 is perfect."
-        )
-    out.append(
-        "Calibration slope: 1 means predictions are as spread out as the outcomes; between 0 "
-        "and 1 they are too extreme, above 1 too modest; below 0 the ranking is reversed "
-        "(higher predictions go with lower outcomes)."
-    )
-    out.append(
-        f"Square brackets hold {_ci_level(ctx)} confidence intervals: the range of values "
-        "compatible with the data."
-    )
-    return out
+    return prose.blocks("summary/meanings", tasks=tasks, ci_level=_ci_level(ctx))
 
 
 # -- methods ---------------------------------------------------------------------------------
 def methods(ctx: Context) -> Section:
     cfg, params = ctx.cfg, ctx.params
     section = Section("methods", "Methods in brief")
-    source = (
-        "generated by the project's synthetic LET generator"
-        if ctx.synthetic
-        else "read from the team's files"
-    )
-    design = (
-        f"Data: {_cohort_text(ctx)} (data config `{cfg.name}`), {source}. "
-        "The pipeline validates and cleans the data, derives features, cross-validates every "
-        "model family on the development cohort, refits each on the whole cohort"
-    )
-    design += (
-        ", applies the final models unchanged to the external cohort"
-        if ctx.inputs.external_available
-        else ""
-    )
-    design += " and explains each outcome's best model with SHAP."
-    section.add(Paragraph(design))
-
-    outcomes = []
-    for target in cfg.regression_targets:
-        spec = cfg.targets[target]
-        rng = f", valid range {spec.range[0]:g} to {spec.range[1]:g}" if spec.range else ""
-        outcomes.append(f"{ctx.label(target)}: a number (regression){rng}.")
-    for target in cfg.binary_targets:
-        if target in cfg.mcic:
-            m = cfg.mcic[target]
-            sign = "decrease" if m.direction == "decrease" else "increase"
-            outcomes.append(
-                f"{ctx.label(target)}: yes/no (binary), reached when "
-                f"{ctx.label(m.outcome)} shows a {sign} of at least {m.min_improvement:g} from "
-                f"{ctx.label(m.baseline)} (minimal clinically important change)."
-            )
-        else:
-            spec = cfg.targets[target]
-            outcomes.append(f"{ctx.label(target)}: yes/no (binary), event = {spec.positive!s}.")
-    section.sub("methods-outcomes", "Outcomes").add(Bullets(outcomes))
-
-    predictors = []
-    for name, spec in cfg.features.items():
-        what = (
-            spec.type
-            if spec.type == "numeric"
-            else f"{spec.type}: {', '.join(map(str, spec.values or []))}"
-        )
-        predictors.append(f"{ctx.label(name)} ({what})")
-    for name, spec in cfg.derived.items():
-        how = (
-            f"`{spec.expr}`"
-            if spec.expr
-            else f"`{spec.function}` of {', '.join(spec.args.values())}"
-        )
-        predictors.append(f"{ctx.label(name)}: derived, {how}")
-    known = cfg.prediction.predictors_known  # no timing claim unless the config makes it
-    section.sub("methods-predictors", "Predictors").add(
+    external = ctx.inputs.external_available
+    values = {"cfg": cfg, "label": ctx.label, "external": external}
+    section.add(
         Paragraph(
-            f"{len(cfg.features) + len(cfg.derived)} predictors"
-            + (f", all known {known}" if known else "")
-            + ": "
-            f"{len(cfg.features)} recorded and {len(cfg.derived)} derived row by row (nothing "
-            "fitted, so no information crosses between patients)."
-        ),
-        Bullets(predictors),
+            prose.text(
+                "methods/design", cohort=_cohort_text(ctx), synthetic=ctx.synthetic, **values
+            )
+        )
     )
-
-    analysis = section.sub("methods-analysis", "Analysis")
-    families = ", ".join(ctx.family(f) for f in params.model)
-    cv = params.cv
-    tuning = params.tuning
-    text = [
-        f"Model families: {families}.",
-        f"Internal validation: {cv.folds}-fold cross-validation repeated {cv.repeats} "
-        f"time{'s' if cv.repeats != 1 else ''} (stratified by outcome for binary outcomes); "
-        f"each metric is the mean over the {cv.folds * cv.repeats} test folds with a "
-        f"{cv.ci_level:.0%} CI from a t-interval with the Nadeau-Bengio correction for "
-        "overlapping training sets.",
-        (
-            f"Tuning: {tuning.n_trials} Optuna trials ({tuning.sampler} sampler) per training "
-            f"fold, each scored by {tuning.inner_folds}-fold inner cross-validation (nested, so "
-            "test folds never influence tuning)."
-            if tuning.enabled
-            else "Tuning: none; every family used its fixed hyperparameters."
-        ),
-        "Preprocessing inside every training fold: tree ensembles take numbers as they are "
-        "(splitting on missingness) and categories as codes; the MLP and linear models get "
-        "median imputation with missing-value indicators, standardisation and one-hot "
-        "categories. Rows with a missing outcome are left out for that outcome only.",
-        "Champion: the family with the best mean R² (regression) or AUROC (binary).",
-        "Class imbalance: no resampling or class weights; their calibration is reported.",
-        _calibration_method(params),
-        "Model output: a predicted value in the outcome's unit (regression), or a predicted "
-        "probability (binary); no classification threshold is applied.",
-    ]
-    if params.conformal.enabled:
-        text.append(
-            f"Prediction intervals: {params.conformal.level:.0%} cross-conformal (CV+) "
-            f"intervals around each regression champion ({params.conformal.folds} folds)."
-        )
-    if ctx.inputs.external_available:
-        ext = params.external
-        text.append(
-            f"External validation: {ext.ci_level:.0%} CIs from {ext.n_boot} bootstrap "
-            "replicates; calibration slope and intercept from regressing observed on predicted "
-            "(logistic for binary outcomes); case mix by standardised mean differences and a "
-            f"{ext.membership_folds}-fold cross-validated membership model; model updating "
-            f"(intercept, or intercept and slope) fitted on {ext.recalibration.fit_fraction:.0%} "
-            f"of the external cohort and scored on the rest, averaged over "
-            f"{ext.recalibration.repeats} random splits."
-        )
-    text.append(
-        f"Explanations: SHAP values of each champion on up to {params.explain.max_rows} "
-        "development patients."
+    section.sub("methods-outcomes", "Outcomes").add(
+        Bullets(prose.blocks("methods/outcomes", **values))
     )
-    if ctx.reference is None:
-        text.append(
-            "No published results are configured for this cohort (`reference`), so "
-            "there is no published-vs-reproduced comparison."
-        )
-    analysis.add(Bullets(text))
+    section.sub("methods-predictors", "Predictors").add(
+        Paragraph(prose.text("methods/predictors", **values)),
+        Bullets(prose.blocks("methods/predictor_list", **values)),
+    )
+    analysis = prose.blocks(
+        "methods/analysis",
+        families=", ".join(ctx.family(f) for f in params.model),
+        cv=params.cv,
+        tuning=params.tuning,
+        calibration=_calibration_method(params),
+        conformal=params.conformal,
+        ext=params.external,
+        explain=params.explain,
+        reference=ctx.reference is not None,
+        **values,
+    )
+    section.sub("methods-analysis", "Analysis").add(Bullets(analysis))
+    cv, tuning = params.cv, params.tuning
 
     settings = [
         ("Seed", str(params.seed)),
@@ -407,16 +287,7 @@ def methods(ctx: Context) -> Section:
 
 # -- cohort flow -------------------------------------------------------------------------------
 def _calibration_method(params: Any) -> str:
-    cal = params.calibration
-    clipped = "reported probabilities are kept within [0.001, 0.999]"
-    if not cal.enabled:
-        return f"Probabilities (binary): as each model estimates them; {clipped}."
-    how = "Platt scaling, a logistic model" if cal.method == "sigmoid" else "isotonic regression"
-    return (
-        f"Probabilities (binary): recalibrated inside every training fold ({how} of the "
-        f"outcome on the model's score, fitted on training rows the model did not see; "
-        f"{cal.folds} stratified parts, their calibrated probabilities averaged); {clipped}."
-    )
+    return prose.text("methods/calibration", cal=params.calibration)
 
 
 def cohort(ctx: Context) -> Section:
@@ -445,41 +316,25 @@ def cohort(ctx: Context) -> Section:
                 outcomes=outcomes,
             )
         )
-        text = (
-            f"{title}: {flow.get('rows_in', DASH)} records received from {source}; "
-            f"{flow.get('excluded_total', 0)} excluded"
-        )
-        if excluded:
-            text += " (" + "; ".join(f"{why}: {n}" for why, n in excluded) + ")"
-        text += f"; {flow.get('rows_out', DASH)} patients analysed."
         gaps = {c: n for c, n in sorted((flow.get("missing") or {}).items()) if n}
         gaps.pop(ctx.cfg.id_column, None)
-        if gaps:
-            text += (
-                " Missing values kept for imputation or per-outcome exclusion: "
-                + ", ".join(f"{ctx.label(c)} {n}" for c, n in gaps.items())
-                + "."
+        texts.append(
+            prose.text(
+                "cohort/flow_line",
+                title=title,
+                received=flow.get("rows_in", DASH),
+                source=source,
+                excluded_total=flow.get("excluded_total", 0),
+                reasons="; ".join(f"{why}: {n}" for why, n in excluded),
+                analysed=flow.get("rows_out", DASH),
+                gaps=", ".join(f"{ctx.label(c)} {n}" for c, n in gaps.items()),
             )
-        else:
-            text += " No missing values."
-        texts.append(text)
-    section.add(
-        Flow(
-            columns,
-            "Flow of patients from the source files to the analysis, per cohort (CONSORT-style): "
-            "records received, excluded by the cleaning rules (with reasons), analysed, and "
-            "patients with each outcome recorded.",
         )
-    )
+    section.add(Flow(columns, prose.text("cohort/flow_caption")))
     section.add(Bullets(texts))
     section.add(
         Paragraph(
-            "Cleaning rules come from the data config: values outside a declared range, "
-            "non-whole numbers in whole-number scores and unknown categories either stop the "
-            "pipeline or exclude the row (counted above), up to "
-            f"{ctx.cfg.cleaning.max_dropped_fraction:.0%} of a cohort; rows with no outcome at "
-            "all are excluded. Identifiers are checked for uniqueness and never leave the data "
-            "folder."
+            prose.text("cohort/cleaning_rules", max_dropped=ctx.cfg.cleaning.max_dropped_fraction)
         )
     )
     return section
@@ -523,36 +378,14 @@ def cross_validation(ctx: Context) -> Section:
     if not cv:
         return section.add(missing_input(CV_METRICS, "train"))
     p = ctx.params
-    section.add(
-        Paragraph(
-            f"Each model family was trained and tested {p.cv.folds * p.cv.repeats} times "
-            f"({p.cv.folds}-fold cross-validation, {p.cv.repeats} repeat"
-            f"{'s' if p.cv.repeats != 1 else ''}); every patient is predicted by models that "
-            "never saw them. Cells show the mean over test folds and its "
-            f"{_ci_level(ctx)} CI (Nadeau-Bengio corrected). The champion, the family with the "
-            "best mean R² or AUROC, is marked; it is the model used in the external validation "
-            "and the explanations."
-        )
-    )
-    skipped = (ctx.inputs.cv_notes or {}).get("skipped_targets") or {}
+    section.add(Paragraph(prose.text("cv/intro", cv=p.cv, ci_level=_ci_level(ctx))))
+    skipped = ctx.inputs.cv_notes.skipped_targets if ctx.inputs.cv_notes else {}
     for target, why in sorted(skipped.items()):
         section.add(Note(f"{ctx.label(target)} was not modelled: {why}.", tone="warning"))
     for target in ctx.targets:
         sub = section.sub(f"cv-{slug(target)}", ctx.label(target))
         sub.add(cv_table(ctx, target))
-        task = ctx.task(target)
-        if task == "regression":
-            caption = (
-                f"{ctx.label(target)}: observed vs out-of-fold predicted values, one panel per "
-                "model family (each patient's prediction averaged over the CV repeats); the "
-                "dashed line is perfect prediction."
-            )
-        else:
-            caption = (
-                f"{ctx.label(target)}: calibration of out-of-fold predicted probabilities, one "
-                "line per model family (patients grouped by predicted risk); the dashed "
-                "diagonal is perfect calibration."
-            )
+        caption = prose.text("cv/figure_caption", label=ctx.label(target), task=ctx.task(target))
         sub.add(
             ctx.figure(
                 f"plots/cv/{slug(target)}.png", caption, f"{ctx.label(target)}: CV predictions"
@@ -563,16 +396,17 @@ def cross_validation(ctx: Context) -> Section:
 
 def cv_table(ctx: Context, target: str) -> Table:
     entry = ctx.cv_entry(target)
+    assert entry is not None  # tables only for cross-validated targets
     task = ctx.task(target)
-    champion = entry.get("champion")
+    champion = entry.champion
     families = ctx.family_order(ctx.inputs.families(target))
-    present = {m for f in families for m in entry[f]}
+    present = {m for f in families for m in entry.families[f]}
     order = metric_order(task, present)
     header = ["Model family", *(metric_header(m, task, ctx.unit(target)) for m in order)]
     rows, classes = [], []
     for family in families:
         name = ctx.family(family) + (" (champion)" if family == champion else "")
-        rows.append([name, *(metric_value(m, entry[family].get(m)) for m in order)])
+        rows.append([name, *(metric_value(m, entry.families[family].get(m)) for m in order)])
         classes.append("champion" if family == champion else "")
     oracle = ctx.inputs.oracle_r2("development", target)
     if oracle is not None and "r2" in order:
@@ -584,30 +418,20 @@ def cv_table(ctx: Context, target: str) -> Table:
         )
         classes.append("summary")
     caption = f"{ctx.label(target)}: cross-validated performance, mean [{_ci_level(ctx)} CI]"
-    notes = []
-    if entry.get("n") is not None:
-        line = f"n = {entry['n']} patients with this outcome"
-        events = ctx.events(target) if task == "binary" else None
-        if events is not None and events[1]:
-            line += f", {events[0]} ({events[0] / events[1]:.1%}) with the event"
-        notes.append(line + ".")
-    if oracle is not None:
-        notes.append(
-            f"Oracle R² {num(oracle, 3)}: the share of variance the generator's true outcome "
-            "model explains; no model can exceed it on this synthetic cohort."
-        )
-    capped = (ctx.inputs.cv_notes or {}).get("subsampled") or {}
-    for family in families:
-        if f"{target}/{family}" in capped:
-            notes.append(
-                f"{ctx.family(family)}: each fit used a random sample of "
-                f"{capped[f'{target}/{family}']:,} of the training patients "
-                f"(`model.{family}.max_train_rows`), to bound its training time on a large "
-                "cohort; its test folds are whole."
-            )
-    notes.append(_metric_note(order, ctx.unit(target)))
-    notes.append(
-        "CI limits beyond a metric's possible range (e.g. R² above 1) are shown at that limit."
+    events = ctx.events(target) if task == "binary" else None
+    capped = ctx.inputs.cv_notes.subsampled if ctx.inputs.cv_notes else {}
+    notes = prose.blocks(
+        "cv/table_notes",
+        n=entry.n,
+        events=events[0] if events else None,
+        total=events[1] if events else 0,
+        oracle=num(oracle, 3) if oracle is not None else None,
+        capped=[
+            (ctx.family(f), f, capped[f"{target}/{f}"])
+            for f in families
+            if f"{target}/{f}" in capped
+        ],
+        metrics=_metric_note(order, ctx.unit(target)),
     )
     return Table(caption, header, rows, notes=notes, classes=classes)
 
@@ -626,21 +450,7 @@ def published(ctx: Context) -> Section | None:
     if ref is None:
         return None
     section = Section("published", "Published vs reproduced")
-    intro = f"Published study: {ref.study.strip()}"
-    if ref.doi:
-        intro += f" (doi: {ref.doi})"
-    intro += "."
-    if ref.n:
-        intro += f" {ref.n} patients."
-    if ref.validation:
-        intro += f" Validation in the paper: {ref.validation}."
-    intro += (
-        " All published numbers below come from the reference config "
-        "(`reference`), not from code. The paper's R² is a single held-out estimate; ours "
-        "is the cross-validated mean with its CI, so a published value inside our CI means "
-        "the two agree within the uncertainty of our estimate."
-    )
-    section.add(Paragraph(intro))
+    section.add(Paragraph(prose.text("published/intro", ref=ref)))
     if ref.r2:
         section.add(_r2_table(ctx))
     else:
@@ -672,8 +482,8 @@ def _r2_table(ctx: Context) -> Table:
         first = True
         for family in families:
             value = published_r2.get(family)
-            stats = (entry.get(family) or {}).get("r2") if family in ours else None
-            mean = (stats or {}).get("mean")
+            stats = entry.families[family].get("r2") if entry and family in ours else None
+            mean = stats.mean if stats else None
             reproduced = (
                 metric_value("r2", stats)
                 if stats
@@ -684,40 +494,36 @@ def _r2_table(ctx: Context) -> Table:
             marks = []
             if best is not None and family == best[0]:
                 marks.append("paper's best")
-            if family == entry.get("champion"):
+            if entry and family == entry.champion:
                 marks.append("our champion")
             if marks:
                 name += f" ({', '.join(marks)})"
             rows.append([ctx.label(target) if first else "", name, num(value, 3), reproduced, diff])
             classes.append("highlight" if best is not None and family == best[0] else "")
             first = False
-        champion = entry.get("champion")
-        champ_mean = ((entry.get(champion) or {}).get("r2") or {}).get("mean")
+        champion = entry.champion if entry else ""
+        champ_r2 = entry.families.get(champion, {}).get("r2") if entry else None
+        champ_mean = champ_r2.mean if champ_r2 else None
         if best is not None and is_number(champ_mean):
             rows.append(
                 [
                     "",
                     "Best vs best",
                     f"{num(best[1], 3)} ({ctx.family(best[0])})",
-                    f"{metric_value('r2', entry[champion]['r2'])} ({ctx.family(champion)})",
+                    f"{metric_value('r2', champ_r2)} ({ctx.family(champion)})",
                     num(champ_mean - best[1], 3),
                 ]
             )
             classes.append("summary")
-    notes = [
-        "Published R²: as reported (– = not reported for that family). Reproduced R²: "
-        f"cross-validated mean [{_ci_level(ctx)} CI] on this cohort. Difference: reproduced "
-        "minus published.",
-    ]
+    given = {}
     if ctx.synthetic:
         oracle = {t: ctx.inputs.oracle_r2("development", t) for t in ref.r2}
         given = {t: v for t, v in oracle.items() if v is not None}
-        if given:
-            notes.append(
-                "Oracle R² of the synthetic generator (the ceiling for any model here): "
-                + ", ".join(f"{ctx.label(t)} {num(v, 3)}" for t, v in given.items())
-                + "."
-            )
+    notes = prose.blocks(
+        "published/r2_notes",
+        ci_level=_ci_level(ctx),
+        oracle=", ".join(f"{ctx.label(t)} {num(v, 3)}" for t, v in given.items()),
+    )
     return Table(
         "Published vs reproduced R² per outcome and model family",
         [
@@ -878,63 +684,44 @@ def external(ctx: Context) -> Section:
     report = ctx.inputs.external
     if report is None:
         return section.add(missing_input(EXTERNAL_METRICS, "external"))
-    if not report.get("available"):
-        reason = report.get("reason") or "no external cohort"
+    if not report.available:
+        reason = report.reason or "no external cohort"
         return section.add(Paragraph(f"Not performed: {reason}."))
-    ext = ctx.params.external
-    n = report.get("n", DASH)
     source = (
         ((ctx.inputs.raw_manifest or {}).get("cohorts") or {}).get("external", {}).get("source")
     )
-    intro = (
-        f"The final models, fitted on the whole development cohort, were applied unchanged to "
-        f"{n} external patients"
-    )
-    intro += f" ({source})." if source else "."
-    intro += (
-        f" Cells show the estimate and its {ext.ci_level:.0%} bootstrap CI ({ext.n_boot} "
-        "replicates)."
+    intro = prose.text(
+        "external/intro",
+        n=report.n if report.n is not None else DASH,
+        source=source,
+        ext=ctx.params.external,
     )
     section.add(Paragraph(intro))
     shift = _shift_text(ctx)
     if shift:
         section.add(Paragraph(shift))
 
-    given = report.get("targets") or {}
-    targets = {t: given[t] for t in ctx.ordered(given) if isinstance(given[t], dict)}
+    given = report.targets
+    targets = {t: given[t] for t in ctx.ordered(given)}
     perf = section.sub("external-performance", "Discrimination and accuracy")
     perf.add(_external_summary(ctx, targets))
     for target, entry in targets.items():
-        if entry.get("note"):
-            perf.add(Note(f"{ctx.label(target)}: {entry['note']}.", tone="warning"))
-        if entry.get("families"):
+        if entry.note:
+            perf.add(Note(f"{ctx.label(target)}: {entry.note}.", tone="warning"))
+        if entry.families:
             perf.add(_external_table(ctx, target, entry))
 
     cal = section.sub("external-calibration", "Calibration")
-    cal.add(
-        Paragraph(
-            "Calibration: do predicted values match observed ones? For a continuous outcome, "
-            "observed is regressed on predicted (slope 1 and intercept 0 are ideal; "
-            "calibration-in-the-large is the mean observed minus the mean predicted). For a "
-            "yes/no outcome the same is done on the log-odds scale."
-        )
-    )
+    cal.add(Paragraph(prose.text("external/calibration")))
     for target, entry in targets.items():
-        if not entry.get("families"):
+        if not entry.families:
             continue
-        if entry.get("task", ctx.task(target)) == "regression":
-            caption = (
-                f"{ctx.label(target)}: observed vs predicted for the champion "
-                f"({ctx.family(entry.get('champion', ''))}) in the external cohort; dashed: "
-                "perfect calibration; solid: fitted calibration line; dots joined: mean "
-                "observed per group of predicted values."
-            )
-        else:
-            caption = (
-                f"{ctx.label(target)}: calibration of predicted probabilities in the external "
-                "cohort, one line per model family (patients grouped by predicted risk); "
-                "dashed: perfect calibration."
-            )
+        caption = prose.text(
+            "external/figure_caption",
+            label=ctx.label(target),
+            task=entry.task,
+            family=ctx.family(entry.champion),
+        )
         cal.add(
             ctx.figure(
                 f"plots/external/{slug(target)}.png",
@@ -958,61 +745,54 @@ def _shift_text(ctx: Context) -> str:
     ext = (ctx.inputs.synthetic or {}).get("external")
     if not isinstance(ext, dict):
         return ""
-    parts = []
     mix = ext.get("case_mix_shift") or {}
-    if mix.get("enabled"):
-        shifts = []
-        for key, value in sorted(mix.items()):
-            if key == "enabled" or value is None:
-                continue
-            if is_number(value) and value:
-                shifts.append(f"{ctx.label(key)} {value:+g}")
-            elif isinstance(value, dict) and {"sessions", "weights"} <= set(value):
-                dist = ", ".join(
-                    f"{s}: {pct(w, 0)}"
-                    for s, w in zip(value["sessions"], value["weights"], strict=False)
-                )
-                shifts.append(f"{ctx.label(key)} distributed as {{{dist}}}")
-        parts.append(
-            "case mix shifted (" + "; ".join(shifts) + ")" if shifts else "case mix shifted"
-        )
-    else:
-        parts.append("same case mix as the development cohort")
+    shifts = []
+    for key, value in sorted(mix.items()) if mix.get("enabled") else []:
+        if key == "enabled" or value is None:
+            continue
+        if is_number(value) and value:
+            shifts.append(f"{ctx.label(key)} {value:+g}")
+        elif isinstance(value, dict) and {"sessions", "weights"} <= set(value):
+            dist = ", ".join(
+                f"{s}: {pct(w, 0)}"
+                for s, w in zip(value["sessions"], value["weights"], strict=False)
+            )
+            shifts.append(f"{ctx.label(key)} distributed as {{{dist}}}")
     outcome = ext.get("outcome_shift") or {}
-    if outcome.get("enabled"):
-        parts.append(
-            f"treatment response scaled by {outcome.get('response_scale', DASH)} (a different "
-            "outcome mechanism)"
-        )
-    else:
-        parts.append("same outcome mechanism")
-    site = f" at site `{ext['site']}`" if ext.get("site") else ""
-    return f"The synthetic external cohort{site} was generated with: " + "; ".join(parts) + "."
+    return prose.text(
+        "external/shift",
+        site=ext.get("site"),
+        mix=bool(mix.get("enabled")),
+        shifts="; ".join(shifts),
+        outcome=bool(outcome.get("enabled")),
+        scale=outcome.get("response_scale", DASH),
+    )
 
 
-def _external_summary(ctx: Context, targets: dict[str, Any]) -> Table:
+def _external_summary(ctx: Context, targets: dict[str, ExternalTarget]) -> Table:
     rows = []
     has_oracle = False
     for target, entry in targets.items():
-        task = entry.get("task") or ctx.task(target)
+        task = entry.task
         primary = _primary(task)
-        champion = entry.get("champion") or ctx.cv_entry(target).get("champion")
-        cv_stats = (ctx.cv_entry(target).get(champion) or {}).get(primary)
-        ext_stats = (entry.get("families") or {}).get(champion) or {}
+        cv_entry = ctx.cv_entry(target)
+        champion = entry.champion or (cv_entry.champion if cv_entry else "")
+        cv_stats = cv_entry.families.get(champion, {}).get(primary) if cv_entry else None
+        ext_stats = entry.families.get(champion, {})
         oracle = ctx.inputs.oracle_r2("external", target) if task == "regression" else None
         has_oracle |= oracle is not None
         rows.append(
             [
                 ctx.label(target),
                 ctx.family(champion or DASH),
-                str(entry.get("n", DASH)),
+                str(entry.n),
                 METRICS[primary].label,
                 metric_value(primary, cv_stats) if cv_stats else DASH,
-                metric_value(primary, ext_stats.get(primary), "estimate")
-                if ext_stats.get(primary)
+                metric_value(primary, ext_stats[primary], "estimate")
+                if primary in ext_stats
                 else DASH,
-                metric_value("calibration_slope", ext_stats.get("calibration_slope"), "estimate")
-                if ext_stats.get("calibration_slope")
+                metric_value("calibration_slope", ext_stats["calibration_slope"], "estimate")
+                if "calibration_slope" in ext_stats
                 else DASH,
                 num(oracle, 3) if oracle is not None else DASH,
             ]
@@ -1030,13 +810,7 @@ def _external_summary(ctx: Context, targets: dict[str, Any]) -> Table:
     if not has_oracle:
         header = header[:-1]
         rows = [r[:-1] for r in rows]
-    notes = [
-        "Development: cross-validated mean [CI]; external: estimate [bootstrap CI] of the final "
-        "model. A drop from development to external shows how much performance depends on "
-        "the development cohort."
-    ]
-    if has_oracle:
-        notes.append("Oracle R²: the best achievable in the synthetic external cohort.")
+    notes = prose.blocks("external/summary_notes", oracle=has_oracle)
     return Table(
         "Champion per outcome: development vs external performance",
         header,
@@ -1046,10 +820,10 @@ def _external_summary(ctx: Context, targets: dict[str, Any]) -> Table:
     )
 
 
-def _external_table(ctx: Context, target: str, entry: dict[str, Any]) -> Table:
-    task = entry.get("task") or ctx.task(target)
-    families = entry.get("families") or {}
-    champion = entry.get("champion")
+def _external_table(ctx: Context, target: str, entry: ExternalTarget) -> Table:
+    task = entry.task
+    families = entry.families
+    champion = entry.champion
     present = {m for stats in families.values() for m in stats}
     order = metric_order(task, present)
     rows, classes = [], []
@@ -1059,7 +833,7 @@ def _external_table(ctx: Context, target: str, entry: dict[str, Any]) -> Table:
         classes.append("champion" if family == champion else "")
     return Table(
         f"{ctx.label(target)}: performance of every final model in the external cohort "
-        f"(n = {entry.get('n', DASH)}), estimate [{ctx.params.external.ci_level:.0%} CI]",
+        f"(n = {entry.n}), estimate [{ctx.params.external.ci_level:.0%} CI]",
         ["Model family", *(metric_header(m, task, ctx.unit(target)) for m in order)],
         rows,
         notes=[_metric_note(order, ctx.unit(target))],
@@ -1067,21 +841,17 @@ def _external_table(ctx: Context, target: str, entry: dict[str, Any]) -> Table:
     )
 
 
-def _case_mix(ctx: Context, report: dict[str, Any]) -> Section:
+def _case_mix(ctx: Context, report: ExternalMetrics) -> Section:
     section = Section("external-case-mix", "Case mix: how the external patients differ")
-    mix = report.get("case_mix") or {}
-    auroc = mix.get("membership_auroc") or {}
-    if auroc:
+    mix = report.case_mix
+    auroc = mix.membership_auroc if mix else None
+    if auroc is not None:
         section.add(
             Paragraph(
-                "A model trained to tell external from development patients using the "
-                "predictors reaches a cross-validated AUROC of "
-                f"{metric_value('auroc', auroc, 'estimate')}: "
-                "0.5 means the two cohorts are indistinguishable, values towards 1 mean a "
-                "different case mix (and predictions that may transport less well)."
+                prose.text("external/case_mix", auroc=metric_value("auroc", auroc, "estimate"))
             )
         )
-    smd = mix.get("smd") or {}
+    smd = mix.smd if mix else {}
     if smd:
         items = sorted(smd.items(), key=lambda kv: (-abs(kv[1]) if is_number(kv[1]) else 0, kv[0]))
         rows = [
@@ -1093,41 +863,29 @@ def _case_mix(ctx: Context, report: dict[str, Any]) -> Section:
                 "Standardised mean differences of the predictors, external minus development",
                 ["Predictor", "SMD", "|SMD| ≥ 0.1"],
                 rows,
-                notes=[
-                    "SMD: difference in means divided by the pooled SD; for a categorical "
-                    "predictor, the largest over its categories (signed). |SMD| ≥ 0.1 is "
-                    "commonly read as a meaningful difference."
-                ],
+                notes=[prose.text("external/smd_note")],
             )
         )
     section.add(
         ctx.figure(
             "plots/external/case_mix.png",
-            "Standardised mean differences of the predictors between the external and the "
-            "development cohort; dashed lines at ±0.1, larger differences in red.",
+            prose.text("external/case_mix_caption"),
             "Case-mix differences between cohorts",
         )
     )
     return section
 
 
-def _updating(ctx: Context, targets: dict[str, Any]) -> Section | None:
-    entries = {t: e for t, e in targets.items() if isinstance(e.get("recalibration"), dict)}
+def _updating(ctx: Context, targets: dict[str, ExternalTarget]) -> Section | None:
+    entries = {t: e for t, e in targets.items() if e.recalibration is not None}
     if not entries:
         return None
     section = Section("external-updating", "Model updating (recalibration)")
-    first = next(iter(entries.values()))["recalibration"]
+    first = next(iter(entries.values())).recalibration or {}
     fraction = first.get("fit_fraction", ctx.params.external.recalibration.fit_fraction)
     splits = first.get("splits", ctx.params.external.recalibration.repeats)
     section.add(
-        Paragraph(
-            "Could a clinic fix the champion's calibration with a little local data? The "
-            f"champion was updated on a random {pct(fraction, 0)} of the external cohort and "
-            f"scored on the remaining patients; results are averaged over {splits} random "
-            "splits. *Intercept*: predictions shifted by a constant (on the log-odds scale for "
-            "yes/no outcomes). *Intercept and slope*: predictions re-scaled as well. "
-            "Discrimination (AUROC) cannot change; calibration and overall accuracy can."
-        )
+        Paragraph(prose.text("external/updating", fraction=pct(fraction, 0), splits=splits))
     )
     labels = {
         "original": "As developed",
@@ -1135,8 +893,8 @@ def _updating(ctx: Context, targets: dict[str, Any]) -> Section | None:
         "intercept_slope": "Intercept and slope updated",
     }
     for target, entry in entries.items():
-        task = entry.get("task") or ctx.task(target)
-        recal = entry["recalibration"]
+        task = entry.task
+        recal = entry.recalibration or {}
         kinds = [k for k in labels if isinstance(recal.get(k), dict)]
         kinds += sorted(k for k, v in recal.items() if isinstance(v, dict) and k not in labels)
         present = {m for k in kinds for m in recal[k]}
@@ -1147,7 +905,7 @@ def _updating(ctx: Context, targets: dict[str, Any]) -> Section | None:
         ]
         section.add(
             Table(
-                f"{ctx.label(target)}: champion ({ctx.family(entry.get('champion', ''))}) before "
+                f"{ctx.label(target)}: champion ({ctx.family(entry.champion)}) before "
                 "and after updating, evaluated on the held-back external patients",
                 ["Model", *(metric_header(m, task, ctx.unit(target)) for m in order)],
                 rows,
@@ -1157,42 +915,33 @@ def _updating(ctx: Context, targets: dict[str, Any]) -> Section | None:
     return section
 
 
-def _intervals(ctx: Context, targets: dict[str, Any]) -> Section | None:
+def _intervals(ctx: Context, targets: dict[str, ExternalTarget]) -> Section | None:
     rows = []
     for target, entry in targets.items():
-        info = entry.get("interval")
-        if not isinstance(info, dict):
+        info = entry.interval
+        if info is None:
             continue
         rows.append(
             [
                 ctx.label(target),
-                ctx.family(entry.get("champion", "")),
-                pct(info.get("level"), 0),
-                pct(info.get("coverage")),
-                f"{num(info.get('mean_width'), 2)} ({ctx.unit(target)})"
+                ctx.family(entry.champion),
+                pct(info.level, 0),
+                pct(info.coverage),
+                f"{num(info.mean_width, 2)} ({ctx.unit(target)})"
                 if ctx.unit(target)
-                else num(info.get("mean_width"), 2),
+                else num(info.mean_width, 2),
             ]
         )
     if not rows:
         return None
     section = Section("external-intervals", "Prediction intervals")
     section.add(
-        Paragraph(
-            "Each regression champion gives, with its prediction, an interval meant to contain "
-            "the patient's actual outcome with the stated probability (cross-conformal CV+, "
-            "calibrated on the development cohort). In a new cohort the share of patients "
-            "whose outcome falls inside (coverage) should be close to that level."
-        ),
+        Paragraph(prose.text("external/intervals")),
         Table(
             "Prediction-interval coverage in the external cohort",
             ["Outcome", "Champion", "Nominal level", "Coverage", "Mean width"],
             rows,
-            notes=[
-                "Coverage: share of external patients whose observed outcome lies inside their "
-                "interval. Mean width in the outcome's unit. Coverage is marginal (over all "
-                "patients), not guaranteed for every kind of patient."
-            ],
+            notes=[prose.text("external/intervals_note")],
             numeric=[False, False, True, True, True],
         ),
     )
@@ -1204,34 +953,20 @@ def explanations(ctx: Context) -> Section:
     section = Section("explanations", "Explanations (SHAP)")
     shap = ctx.inputs.shap
     if shap is None:
-        return section.add(missing_input(SHAP_IMPORTANCE, "explain"))
-    section.add(
-        Paragraph(
-            "SHAP values split each prediction into contributions of the predictors: how much "
-            "each moved this patient's prediction away from the average prediction. The mean "
-            "absolute SHAP value ranks predictors by how much they move predictions overall. "
-            "They describe the model, not causes: a predictor can matter to the model because "
-            "it travels with the real cause, and correlated predictors share credit."
-        )
-    )
+        return section.add(missing_input(IMPORTANCE, "explain"))
+    section.add(Paragraph(prose.text("explanations/intro")))
     top_k = ctx.params.explain.top_k
     comparisons = []
     for target in ctx.ordered(shap):
         entry = shap[target]
-        if not isinstance(entry, dict):
-            continue
         sub = section.sub(f"shap-{slug(target)}", ctx.label(target))
-        unit = entry.get("shap_unit") or "model output units"
-        family = ctx.family(entry.get("family", ""))
+        unit = entry.shap_unit or "model output units"
+        family = ctx.family(entry.family)
         sub.add(
-            Paragraph(
-                f"Champion: {family}; explainer: {entry.get('explainer', DASH)}; "
-                f"{entry.get('n_explained', DASH)} development patients explained; SHAP values "
-                f"in {unit}."
-            )
+            Paragraph(prose.text("explanations/champion", family=family, entry=entry, unit=unit))
         )
-        features = entry.get("features") or {}
-        ranking = entry.get("ranking") or sorted(features, key=lambda c: -features[c])
+        features = entry.features
+        ranking = entry.ranking or sorted(features, key=lambda c: -features[c])
         rows = [
             [str(i), ctx.label(c), sig(features.get(c))] for i, c in enumerate(ranking[:top_k], 1)
         ]
@@ -1245,42 +980,36 @@ def explanations(ctx: Context) -> Section:
                     numeric=[True, False, True],
                 )
             )
+        words = {"label": ctx.label(target), "top_k": top_k, "unit": unit}
         sub.add(
             ctx.figure(
                 f"shap/{slug(target)}_bar.png",
-                f"{ctx.label(target)}: mean absolute SHAP value per predictor (top {top_k}), "
-                f"in {unit}.",
+                prose.text("explanations/bar_caption", **words),
                 f"{ctx.label(target)}: SHAP importance",
             ),
             ctx.figure(
                 f"shap/{slug(target)}_beeswarm.png",
-                f"{ctx.label(target)}: SHAP value of every explained patient per predictor "
-                "(top {k}); colour shows the predictor's value (high or low), position its effect "
-                "on the prediction.".replace("{k}", str(top_k)),
+                prose.text("explanations/beeswarm_caption", **words),
                 f"{ctx.label(target)}: SHAP beeswarm",
             ),
         )
-        ref = entry.get("reference")
-        if isinstance(ref, dict) and ref.get("top_predictors"):
+        ref = entry.reference
+        if ref is not None and ref.get("top_predictors"):
             sub.add(_shap_reference(ctx, target, entry, ref))
             comparisons.append((target, ref))
     if comparisons:
-        section.add(
-            Paragraph(
-                "Overlap with the paper's top five predictors: "
-                + "; ".join(
-                    f"{ctx.label(t)} {r.get('overlap', len(r.get('shared', [])))}/"
-                    f"{len(r['top_predictors'])}"
-                    for t, r in comparisons
-                )
-                + " (counted among our top five inputs)."
-            )
-        )
+        rows = [
+            (ctx.label(t), r.get("overlap", len(r.get("shared", []))), len(r["top_predictors"]))
+            for t, r in comparisons
+        ]
+        section.add(Paragraph(prose.text("explanations/overlap", comparisons=rows)))
     return section
 
 
-def _shap_reference(ctx: Context, target: str, entry: dict[str, Any], ref: dict[str, Any]) -> Table:
-    ranking = entry.get("ranking") or []
+def _shap_reference(
+    ctx: Context, target: str, entry: TargetImportance, ref: dict[str, Any]
+) -> Table:
+    ranking = entry.ranking
     top = ref.get("top5") or ranking[:TOP_N]
     group_shared = set(ref.get("group_shared") or [])
     not_inputs = set(ref.get("not_inputs") or [])
@@ -1300,10 +1029,7 @@ def _shap_reference(ctx: Context, target: str, entry: dict[str, Any], ref: dict[
         f"{ctx.label(target)}: the paper's top predictors and where they rank here",
         ["Paper's rank", "Predictor", "Our rank", "In our top five", "Its group in our top five"],
         rows,
-        notes=[
-            "Group: a derived predictor together with the columns it is computed from (e.g. a "
-            "ratio and its two parts), so a predictor found through a close relative counts."
-        ],
+        notes=[prose.text("explanations/group_note")],
         numeric=[True, False, True, False, False],
     )
 
@@ -1311,68 +1037,17 @@ def _shap_reference(ctx: Context, target: str, entry: dict[str, Any], ref: dict[
 # -- limitations ---------------------------------------------------------------------------------
 def limitations(ctx: Context) -> Section:
     section = Section("limitations", "Limitations")
-    items = []
-    if ctx.synthetic:
-        shows = "runs and reproduces the published pattern" if ctx.reference else "runs"
-        items.append(
-            "All patients are synthetic, generated to match published summary statistics. "
-            f"The results show that the analysis {shows}; they do not show clinical "
-            "performance, and the generator's assumptions (see the project's synthetic-cohort "
-            "documentation) shape every result, including the external cohort's."
-        )
-    if ctx.reference is not None:
-        items.append(
-            "The published study validated on a single held-out split; this reproduction uses "
-            "repeated cross-validation. The two estimates answer slightly different questions, "
-            "and the published values come without CIs."
-        )
-    n = (ctx.inputs.cleaning or {}).get("development", {}).get("rows_out")
-    predictors = len(ctx.cfg.features) + len(ctx.cfg.derived)
-    if n:
-        items.append(
-            f"Sample size: {n} development patients for {predictors} predictors; no formal "
-            "sample-size calculation was made, and CIs from few folds and repeats are wide."
-        )
-    if not ctx.inputs.external_available:
-        items.append(
-            "No external validation: how the models perform in another clinic or population "
-            "is unknown."
-        )
-    else:
-        items.append(
-            "External validation used one external cohort; recalibration results are averaged "
-            "over random halves of it and carry no CI."
-        )
-    if not (ctx.inputs.clinical or {}).get("cv", {}).get("subgroups"):
-        items.append(
-            "Performance was not examined in subgroups (e.g. by sex or age), so fairness "
-            "across patient groups is not assessed."
-        )
-    else:
-        items.append(
-            "Subgroup performance covers only the site and the subgroups the data config "
-            "declares; small groups get a caution, not a number, and no fairness criterion "
-            "is applied."
-        )
-    items.append(
-        "Missing predictor values were imputed once (median or mode) or handled natively by "
-        "tree models; no multiple imputation."
+    explainers = {e.explainer for e in (ctx.inputs.shap or {}).values()}
+    skipped = ctx.inputs.cv_notes.skipped_targets if ctx.inputs.cv_notes else {}
+    items = prose.blocks(
+        "limitations",
+        synthetic=ctx.synthetic,
+        reference=ctx.reference is not None,
+        n=(ctx.inputs.cleaning or {}).get("development", {}).get("rows_out"),
+        predictors=len(ctx.cfg.features) + len(ctx.cfg.derived),
+        external=ctx.inputs.external_available,
+        subgroups=bool((ctx.inputs.clinical or {}).get("cv", {}).get("subgroups")),
+        permutation="permutation" in explainers,
+        skipped=[ctx.label(t) for t in sorted(skipped)],
     )
-    shap = (
-        "SHAP values explain the models' behaviour, not causal effects; correlated "
-        "predictors share credit"
-    )
-    explainers = {
-        e.get("explainer") for e in (ctx.inputs.shap or {}).values() if isinstance(e, dict)
-    }
-    if "permutation" in explainers:
-        shap += "; permutation-based explanations (model-agnostic, for the MLP) are approximate"
-    items.append(shap + ".")
-    skipped = (ctx.inputs.cv_notes or {}).get("skipped_targets") or {}
-    if skipped:
-        items.append(
-            "Not modelled for lack of data: "
-            + ", ".join(ctx.label(t) for t in sorted(skipped))
-            + "."
-        )
     return section.add(Bullets(items))
