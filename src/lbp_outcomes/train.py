@@ -41,6 +41,7 @@ from lbp_outcomes.dataconfig import DataConfig
 from lbp_outcomes.errors import UserError
 from lbp_outcomes.executor import Executor
 from lbp_outcomes.metrics import HIGHER_IS_BETTER, PRIMARY
+from lbp_outcomes.models import ensemble
 from lbp_outcomes.models.families import can_distribute, check_family
 from lbp_outcomes.models.preprocess import FeatureSpec
 from lbp_outcomes.seeds import derive_seed
@@ -168,7 +169,8 @@ def cv_calls(
                     "lightgbm.dask listen on every network interface during a fit); "
                     "training in memory"
                 )
-        tasks = plan(data, families, params.cv, params.seed, spread, dask.threads_per_worker)
+        fitted = ensemble.members(families, params.model)  # the ensemble fits nothing itself
+        tasks = plan(data, fitted, params.cv, params.seed, spread, dask.threads_per_worker)
         calls += [
             (task, data, params.model[task.family], spec, params.tuning, params.calibration)
             for task in tasks
@@ -249,6 +251,7 @@ def _train(
     calls = cv_calls(params, executor, spec, families, datasets)
     label = f"CV {len(datasets)} targets x {len(families)} families"
     results: list[FoldResult] = run_cv(executor, calls, label)
+    results += ensemble.assemble_all(params, datasets, results)
     clock.lap("cv")
 
     grouped: dict[tuple[str, str], list[FoldResult]] = defaultdict(list)
@@ -298,7 +301,7 @@ def _train(
                     f"training patients (model.{f}.max_train_rows)"
                 )
 
-    conformal = _fit_conformal(params, executor, datasets, manifest, spec)
+    conformal = _fit_conformal(params, executor, datasets, manifest, spec, grouped)
     clock.lap("conformal")
 
     folds = fold_table(results)
@@ -392,8 +395,8 @@ class _PhaseClock:
         return " | ".join(f"{name} {seconds:.1f} s" for name, seconds in self.phases.items())
 
 
-def _conformal_task(family, spec, tuned, X, y, cfg, seed):
-    return intervals.fit(family, spec, tuned, X, y, cfg, seed)
+def _conformal_task(family, spec, tuned, X, y, cfg, seed, pipe=None):
+    return intervals.fit(family, spec, tuned, X, y, cfg, seed, pipe)
 
 
 def _fit_conformal(
@@ -402,11 +405,15 @@ def _fit_conformal(
     datasets: list[TargetData],
     manifest: dict[str, Any],
     spec: FeatureSpec,
+    grouped: dict[tuple[str, str], list[FoldResult]],
 ) -> dict[str, Any]:
     """Cross-conformal interval models for every regression target's champion (in memory,
-    one task per target, also on a big cohort)."""
+    one task per target, also on a big cohort). An ensemble champion is refitted as saved:
+    its members with their final hyperparameters and seeds, and its final weights."""
     if not params.conformal.enabled:
         return {}
+    from sklearn.base import clone
+
     calls, names = [], []
     for data in datasets:
         if data.task != "regression":
@@ -415,7 +422,12 @@ def _fit_conformal(
         tuned = manifest["targets"][data.name]["families"][champion]["params"]
         # The champion's own final-fit seed: MAPIE's full-data model is then the champion.
         seed = derive_seed(params.seed, data.name, champion, "final")
-        calls.append((params.model[champion], spec, tuned, data.X, data.y, params.conformal, seed))
+        pipe = None
+        if ensemble.is_ensemble(params.model[champion]):
+            pipe = clone(_final(grouped[(data.name, champion)]).model)
+        calls.append(
+            (params.model[champion], spec, tuned, data.X, data.y, params.conformal, seed, pipe)
+        )
         names.append(data.name)
     fitted = executor.map(_conformal_task, calls, label="conformal intervals")
     return dict(zip(names, fitted, strict=True))
