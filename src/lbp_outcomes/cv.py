@@ -52,7 +52,7 @@ class FoldTask:
     seed: int
     distributed: bool = False  # train the booster across the Dask cluster (from the driver)
     threads: int = 1  # estimator threads (per worker when distributed)
-    inner: bool = False  # keep the inner CV even when nothing is tuned (to choose a family)
+    inner: bool = False  # keep an inner CV even when tuning is off (for an ensemble)
 
     @property
     def is_final(self) -> bool:
@@ -109,12 +109,13 @@ def plan(
     seed: int,
     distributed: frozenset[str] = frozenset(),
     threads: int = 1,
+    inner: bool = False,
 ) -> list[FoldTask]:
     """Every task for one target: all outer folds for each family, then the final refits.
 
-    The same splits serve every family, so family comparisons are paired. With more than
-    one family every task keeps its inner CV (``FoldTask.inner``), so a family can be
-    chosen inside each outer training fold (:mod:`lbp_outcomes.selection`). Families in
+    The same splits serve every family, so family comparisons are paired. ``inner``: keep
+    an inner CV even when tuning is off (``FoldTask.inner``; an ensemble needs its
+    predictions; with tuning on it is kept anyway, at no cost). Families in
     ``distributed`` train across the Dask cluster in every task (folds and final refit
     alike, so the CV estimates the model that is saved), with ``threads`` per worker.
     """
@@ -133,7 +134,7 @@ def plan(
                     test,
                     derive_seed(seed, data.name, family, repeat, fold),
                     *_how(family, distributed, threads),
-                    inner=len(families) > 1,
+                    inner=inner,
                 )
             )
         tasks.append(
@@ -146,7 +147,7 @@ def plan(
                 None,
                 derive_seed(seed, data.name, family, "final"),
                 *_how(family, distributed, threads),
-                inner=len(families) > 1,
+                inner=inner,
             )
         )
     return tasks
@@ -181,15 +182,28 @@ def run_task(
     X_train, y_train = data.X.iloc[train], data.y[train]
     note = ""
     effective = tuning
-    if data.task == "binary" and tuning.enabled:
+    inner = task.inner or tuning.enabled  # inner scores choose the family (selection)
+    if data.task == "binary":
         minority = int(min(np.sum(y_train == 0), np.sum(y_train == 1)))
         if minority < tuning.inner_folds:
             # Too few events to stratify the inner folds: keep the fixed hyperparameters.
+            inner = False
             effective = tuning.model_copy(update={"enabled": False})
-            note = f"tuning skipped: {minority} minority cases < {tuning.inner_folds} inner folds"
+            if tuning.enabled:
+                note = (
+                    f"tuning skipped: {minority} minority cases < {tuning.inner_folds} inner folds"
+                )
     how = {"threads": task.threads, "distributed": task.distributed}
     tuned = tune(
-        family, data.task, spec, X_train, y_train, effective, task.seed, inner=task.inner, **how
+        family,
+        data.task,
+        spec,
+        X_train,
+        y_train,
+        effective,
+        task.seed,
+        inner=inner,
+        **how,
     )
     params = tuned.params
     pipe = make_pipeline(family, data.task, spec, task.seed, overrides=params, **how)

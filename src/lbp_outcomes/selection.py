@@ -65,6 +65,21 @@ def choose(candidates: dict[str, FoldResult]) -> str:
     return max(candidates, key=score)  # max keeps the first of equal keys
 
 
+def choose_elsewhere(per_fold: dict[tuple[int, int], dict[str, FoldResult]], key, primary: str):
+    """Without inner scores (tuning off, or too few events for inner folds): the family with
+    the best mean outer score over the *other* outer folds (``primary`` is higher-is-better:
+    R2, AUROC). The fold's own test rows still play no part in its choice (those rows did
+    train the other folds' models: weaker than inner CV, which is used whenever it ran)."""
+    others = [group for k, group in per_fold.items() if k != key]
+
+    def score(family: str) -> float:
+        values = [g[family].scores.get(primary, math.nan) for g in others if family in g]
+        finite = [v for v in values if math.isfinite(v)]
+        return sum(finite) / len(finite) if finite else -math.inf
+
+    return max(per_fold[key], key=score)
+
+
 def select(by_family: dict[str, list[FoldResult]], task: str, cv: CVConfig) -> Selected:
     """The honest estimate of one target from every family's results (``{family: results}``,
     config order; final refits are ignored). Inner scores are higher-is-better (tuning's
@@ -78,11 +93,15 @@ def select(by_family: dict[str, list[FoldResult]], task: str, cv: CVConfig) -> S
                 continue
             per_fold.setdefault((r.task.repeat, r.task.fold), {})[family] = r
             seconds += r.seconds
-    folds, families = [], []
-    for key in sorted(per_fold):
-        family = choose(per_fold[key])
-        families.append(family)
-        folds.append(float(per_fold[key][family].scores[primary]))
+    keys = sorted(per_fold)
+    inner = all(r.inner_score is not None for group in per_fold.values() for r in group.values())
+    families = [
+        choose(per_fold[key]) if inner else choose_elsewhere(per_fold, key, primary) for key in keys
+    ]
+    folds = [
+        float(per_fold[key][family].scores[primary])
+        for key, family in zip(keys, families, strict=True)
+    ]
     stats = metrics.cv_summary(folds, test_fraction=1 / cv.folds, level=cv.ci_level)
     finite = metrics.finite_or_none
     return Selected(

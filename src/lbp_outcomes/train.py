@@ -170,7 +170,15 @@ def cv_calls(
                     "training in memory"
                 )
         fitted = ensemble.members(families, params.model)  # the ensemble fits nothing itself
-        tasks = plan(data, fitted, params.cv, params.seed, spread, dask.threads_per_worker)
+        tasks = plan(
+            data,
+            fitted,
+            params.cv,
+            params.seed,
+            spread,
+            dask.threads_per_worker,
+            inner=len(fitted) < len(families),  # an ensemble weighs inner predictions
+        )
         calls += [
             (task, data, params.model[task.family], spec, params.tuning, params.calibration)
             for task in tasks

@@ -70,6 +70,18 @@ def test_saved_ensemble_is_its_members_weighted(trained):
         else:
             expected = sum(w * members[f].predict_proba(X) for f, w in weights.items())
             assert np.allclose(model.predict_proba(X), expected)
+        assert_loggable(model, X)
+
+
+def assert_loggable(model, X):
+    """MLflow logs models with skops, trusting the types the model's structure shows: the
+    ensemble's structure shows its members', so it loads back (e.g. from the registry)."""
+    import skops.io as sio
+
+    from lbp_outcomes.tracking import _trusted_types
+
+    back = sio.loads(sio.dumps(model), trusted=_trusted_types(model, sio))
+    assert np.array_equal(back.predict(X), model.predict(X))
 
 
 def test_ensemble_gets_conformal_intervals_and_shap_through_its_members(trained):

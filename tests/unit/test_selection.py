@@ -48,3 +48,15 @@ def test_folds_are_in_repeat_then_fold_order():
     results = [_result("a", r, f, 0.5, 10 * r + f) for r in (1, 0) for f in (2, 0, 1)]
     chosen = select({"a": results}, "regression", CVConfig(folds=3, repeats=2, ci_level=0.95))
     assert chosen.folds == [0, 1, 2, 10, 11, 12]
+
+
+def test_without_inner_scores_each_fold_takes_the_best_family_on_the_other_folds():
+    # fold 0: a is best elsewhere (mean of folds 1, 2: a 0.6 vs b 0.5); fold 1: b (0.65
+    # vs 0.55); its own scores never count.
+    outer = {"a": [0.1, 0.5, 0.6], "b": [0.9, 0.3, 0.7]}
+    by_family = {
+        f: [_result(f, 0, k, None, v) for k, v in enumerate(vs)] for f, vs in outer.items()
+    }
+    chosen = select(by_family, "regression", CVConfig(folds=3, repeats=1, ci_level=0.95))
+    assert chosen.families == ["a", "b", "b"]
+    assert chosen.folds == [0.1, 0.3, 0.7]

@@ -29,9 +29,10 @@ import warnings
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
+from sklearn.base import ClassifierMixin, RegressorMixin, clone
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
+from sklearn.utils.metaestimators import _BaseComposition  # VotingRegressor's base
 from sklearn.utils.validation import check_is_fitted
 
 ROUNDS = 25  # Caruana rounds: weights in steps of 1/25
@@ -84,8 +85,8 @@ def inner_blend(results: dict[str, Any], y: np.ndarray, metric: str, rounds: int
     by ``max_train_rows`` or with a failed inner fit may miss some).
     """
     families = [f for f, r in results.items() if r.inner_oof is not None]
-    if not families:
-        raise ValueError("no member kept its inner out-of-fold predictions")
+    if not families:  # no inner CV could run (too few events to stratify): equal weights
+        return {f: 1 / len(results) for f in results}, None
     common = results[families[0]].inner_rows
     for f in families[1:]:
         common = np.intersect1d(common, results[f].inner_rows)
@@ -99,7 +100,7 @@ def inner_blend(results: dict[str, Any], y: np.ndarray, metric: str, rounds: int
     return dict(zip(families, weights.tolist(), strict=True)), blended
 
 
-class _Ensemble(BaseEstimator):
+class _Ensemble(_BaseComposition):
     """Shared logic; see the module docstring.
 
     ``members``: list of (family, unfitted estimator or Pipeline) taking the raw input frame;
@@ -163,6 +164,20 @@ class _Ensemble(BaseEstimator):
                     model = clone(est).fit(X.iloc[train], y[train])
                 P[test, j] = predict(model, X.iloc[test], task)
         return caruana_weights(P, y, metric, self.rounds)[0].tolist()
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """As scikit-learn's VotingRegressor: with ``deep``, each member by its family name
+        and its own parameters as ``<family>__<param>`` (so code that looks at a model's
+        structure, such as the skops types MLflow must trust, sees the members' types)."""
+        if not deep or not self.members:
+            return super().get_params(deep=False)
+        return self._get_params("members", deep=True)
+
+    def set_params(self, **params: Any) -> _Ensemble:
+        if not self.members:
+            return super().set_params(**params)
+        self._set_params("members", **params)
+        return self
 
     @property
     def weight_by_member(self) -> dict[str, float]:
