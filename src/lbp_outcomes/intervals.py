@@ -88,10 +88,10 @@ def predict_interval(model, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 def save(model, path: Path) -> None:
     import skops.io as sio
 
-    from lbp_outcomes.canonical import canonical_skops
+    from lbp_outcomes.canonical import canonical_skops, scrub
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    sio.dump(model, path)
+    sio.dump(scrub(model), path)
     canonical_skops(path)  # skops names objects by id() and stamps the clock: byte-stable
 
 

@@ -473,7 +473,8 @@ def pip_requirements() -> list[str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = []
-    for dist in ("scikit-learn", "xgboost-cpu", "xgboost", "lightgbm", "pandas", "numpy", "skops"):
+    dists = ("scikit-learn", "xgboost-cpu", "xgboost", "lightgbm", "catboost", "pandas", "numpy")
+    for dist in (*dists, "skops"):
         try:
             out.append(f"{dist}=={version(dist)}")
         except PackageNotFoundError:

@@ -12,7 +12,7 @@ from conftest import pipeline_params, small_config, toy_cohort, write_params
 from lbp_outcomes.cli import main
 
 FAST = ["cv.folds=3", "cv.repeats=1", "tuning.n_trials=2", "tuning.inner_folds=2"]
-FAMILIES = {"random_forest", "xgboost", "lightgbm", "mlp", "linear"}
+FAMILIES = {"random_forest", "xgboost", "lightgbm", "catboost", "mlp", "linear", "ensemble"}
 
 
 def train(project, frame, overrides=FAST, tracking=False, data=None):

@@ -82,6 +82,24 @@ def test_model_files_are_canonical_whatever_the_object_identities():
     assert dumps_pickle(model) == first
 
 
+def test_catboost_models_pickle_the_same_whatever_their_guid_and_fit_time():
+    from catboost import CatBoostRegressor
+
+    from lbp_outcomes.canonical import dumps_pickle
+
+    X = np.random.default_rng(3).normal(size=(60, 3))
+    y = X[:, 0]
+
+    def fit():
+        kwargs = {"iterations": 20, "random_seed": 1, "thread_count": 1, "verbose": False}
+        return CatBoostRegressor(**kwargs, allow_writing_files=False).fit(X, y)
+
+    first, second = fit(), fit()
+    assert first.get_metadata()["model_guid"] != second.get_metadata()["model_guid"]
+    assert dumps_pickle(first) == dumps_pickle(second)
+    assert np.array_equal(pickle.loads(dumps_pickle(first)).predict(X), second.predict(X))
+
+
 def test_tree_models_pickle_the_same_whatever_their_padding_bytes():
     """A tree's node array has uninitialised padding between fields: two equal forests
     (one a deep copy, in fresh memory) still give equal bytes."""
