@@ -94,3 +94,16 @@ def test_from_fitted_members_is_a_pipeline_that_predicts_and_pickles(tmp_path):
     dump_pickle(joblib.load(first), second)
     assert first.read_bytes() == second.read_bytes()  # byte-stable through canonical.py
     assert np.allclose(joblib.load(first).predict(X), expected)
+
+
+def test_an_ensemble_alone_is_a_clear_error_naming_its_config():
+    from conftest import REPO
+    from lbp_outcomes.config import compose, validate_params
+    from lbp_outcomes.errors import UserError
+    from lbp_outcomes.models.ensemble import members
+
+    params = validate_params(compose(["model=[linear,ensemble]"], root=REPO))
+    assert members(list(params.model), params.model) == ["linear"]
+    alone = validate_params(compose(["model=ensemble"], root=REPO))
+    with pytest.raises(UserError, match=r"conf/model/ensemble.yaml: an ensemble needs other"):
+        members(list(alone.model), alone.model)
