@@ -12,6 +12,8 @@ each output is a pure function of the commit, config and data. Two obstacles in 
 - structured numpy arrays (a tree's nodes) have padding bytes between fields that numpy
   leaves uninitialised: :func:`zero_padding` copies such arrays field by field into zeroed
   memory before they are written, in pickles and in skops files alike.
+- CatBoost stamps every fit with a random GUID and the time (model metadata):
+  :func:`dumps_pickle` blanks them on the way, and :func:`scrub` before a skops dump.
 - skops files are zip archives stamped with the wall-clock time, whose schema names every
   object by its ``id()`` (``"__id__"``, and ``"<id>.npy"`` for arrays; boosters get a random
   ``"<uuid>.bin"``). :func:`canonical_skops` renumbers the ids and file names in order of
@@ -46,11 +48,34 @@ def zero_padding(array: np.ndarray) -> np.ndarray:
     return clean
 
 
+# CatBoost stamps each fit with a random GUID and the clock in the model's metadata.
+CATBOOST_VOLATILE = ("model_guid", "train_finish_time")
+
+
+def _scrub_catboost(obj: Any) -> None:
+    """Blank the volatile metadata of a fitted CatBoost model in place (predictions are
+    unaffected: the metadata is informational)."""
+    module = type(obj).__module__
+    if module.startswith("catboost") and hasattr(obj, "is_fitted") and obj.is_fitted():
+        meta = obj.get_metadata()
+        for key in CATBOOST_VOLATILE:
+            if key in meta:
+                meta[key] = ""
+
+
 class _Pickler(pickle.Pickler):
     def reducer_override(self, obj: Any) -> Any:
         if isinstance(obj, np.ndarray) and obj.dtype.names is not None:
             return zero_padding(obj).__reduce_ex__(PROTOCOL)
+        _scrub_catboost(obj)
         return NotImplemented
+
+
+def scrub(obj: Any) -> Any:
+    """``obj`` with the volatile parts of the models inside it blanked in place (CatBoost's
+    GUID and fit time), before it is written some other way (skops); returns ``obj``."""
+    dumps_pickle(obj)  # the pickler visits every object once
+    return obj
 
 
 def dumps_pickle(obj: Any) -> bytes:

@@ -90,6 +90,18 @@ class CVStats(Contract):
     ci_high: float | None
 
 
+class SelectedCV(Contract):
+    """The selection-included (honest) CV estimate: in each outer fold the family chosen on
+    inner CV, scored on that fold (lbp_outcomes.selection). ``folds``: one score per outer
+    fold in (repeat, fold) order; ``families``: the family chosen there."""
+
+    metric: str
+    mean: float | None
+    ci: list[float | None]
+    folds: list[float | None]
+    families: list[str]
+
+
 class TargetCV(Contract):
     """One target's CV results. On disk the families sit beside ``champion`` and ``n``
     (``{"champion": ..., "n": ..., "<family>": {"<metric>": stats}}``)."""
@@ -97,12 +109,13 @@ class TargetCV(Contract):
     champion: str
     n: int
     families: dict[str, dict[str, CVStats]]
+    selected: SelectedCV | None = None  # absent in cv.json written before honest selection
 
     @model_validator(mode="before")
     @classmethod
     def _nest(cls, data: Any) -> Any:
         if isinstance(data, dict) and "families" not in data:
-            reserved = {"champion", "n"}
+            reserved = {"champion", "n", "selected"}
             families = {k: v for k, v in data.items() if k not in reserved}
             return {**{k: data[k] for k in reserved if k in data}, "families": families}
         return data
@@ -112,6 +125,7 @@ class TargetCV(Contract):
         return {
             "champion": self.champion,
             "n": self.n,
+            **({"selected": self.selected.model_dump()} if self.selected else {}),
             **{
                 family: {m: s.model_dump() for m, s in stats.items()}
                 for family, stats in self.families.items()
@@ -207,6 +221,9 @@ class TrackingInfo(Contract):
     tracking_uri: str | None = None
     runs: dict[str, dict[str, str]] = {}  # {target: {family: child run id}}
     registered: dict[str, str | None] = {}  # {target: registered champion version}
+    #: {target: wall seconds of its outer-fold CV tasks, all families} (timing, so here and
+    #: not in cv.json: DVC outputs must be byte-stable; bench/ reads it)
+    cv_seconds: dict[str, float] = {}
 
 
 # -- cohort / clean: read by later stages -------------------------------------------------

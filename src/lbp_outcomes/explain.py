@@ -88,7 +88,7 @@ class Attribution:
     values: np.ndarray
     data: np.ndarray
     base_value: float
-    kind: str  # "tree" | "linear" | "permutation"
+    kind: str  # "tree" | "linear" | "permutation" | "ensemble" (weighted over members)
     unit: str  # "log-odds", "probability", or the outcome's unit for regression
     n_background: int | None  # background rows behind the masker (None: tree explainer)
 
@@ -129,6 +129,10 @@ def explainer_kind(estimator: Any, family: FamilyConfig | None) -> str:
     that declares tree preprocessing but whose type is not recognised gets "tree" too and
     falls back to "permutation" if shap cannot read it (see :func:`explain_pipeline`).
     """
+    from lbp_outcomes.models.ensemble import is_ensemble
+
+    if is_ensemble(estimator):
+        return "ensemble"  # through its members: see _ensemble
     if type(estimator).__name__ == "CalibratedClassifierCV":
         # A recalibrated binary model (conf/calibration/): explain the probability the
         # saved model gives, which only a model-agnostic explainer can.
@@ -175,6 +179,8 @@ def explain_pipeline(
             print(f"warning: TreeExplainer failed ({type(exc).__name__}); using permutation")
     if kind == "linear":
         return _linear(pipeline, X, background, task, spec, outcome_unit)
+    if kind == "ensemble":
+        return _ensemble(pipeline, X, background, task, spec, seed, outcome_unit)
     return _permutation(pipeline, X, background, task, spec, seed, outcome_unit)
 
 
@@ -206,6 +212,51 @@ def _tree(
         kind="tree",
         unit=unit,
         n_background=None,
+    )
+
+
+def _ensemble(
+    pipeline: Any,
+    X: pd.DataFrame,
+    background: pd.DataFrame,
+    task: str,
+    spec: FeatureSpec,
+    seed: int,
+    outcome_unit: str,
+) -> Attribution:
+    """SHAP values of a weighted ensemble (:mod:`lbp_outcomes.models.ensemble`): each member
+    explained its own way, the values and base values weighted like the predictions (SHAP
+    values are linear in the model, so the weighted sum explains the weighted mean). When
+    the members' attributions are on different scales (a binary booster's log-odds beside a
+    probability), the ensemble is explained as a whole by permutation instead."""
+    model = pipeline[-1]
+    parts = [
+        (
+            weight,
+            explain_pipeline(
+                member,
+                X,
+                background,
+                task,
+                spec,
+                explainer_kind(member[-1], None),
+                seed,
+                outcome_unit,
+            ),
+        )
+        for (_, member), weight in zip(model.members_, model.weights_, strict=True)
+    ]
+    units = {attribution.unit for _, attribution in parts}
+    if len(units) > 1:
+        return _permutation(pipeline, X, background, task, spec, seed, outcome_unit)
+    sizes = [a.n_background for _, a in parts if a.n_background is not None]
+    return Attribution(
+        values=np.sum([w * a.values for w, a in parts], axis=0),
+        data=parts[0][1].data,
+        base_value=float(sum(w * a.base_value for w, a in parts)),
+        kind="ensemble",
+        unit=units.pop(),
+        n_background=max(sizes) if sizes else None,
     )
 
 

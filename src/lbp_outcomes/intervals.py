@@ -30,6 +30,8 @@ TRUSTED_PREFIXES = (
     "mapie.",
     "xgboost.",
     "lightgbm.",
+    "catboost.",
+    "lbp_outcomes.models.ensemble.",  # the weighted ensemble family (its members: above)
     "numpy.",
     "collections.",
     "builtins.",
@@ -44,11 +46,14 @@ def fit(
     y: np.ndarray,
     cfg: ConformalConfig,
     seed: int,
+    pipe=None,
 ):
     """A fitted MAPIE CrossConformalRegressor around the champion's pipeline.
 
     ``seed`` is the champion's final-fit seed, so MAPIE's full-data model is the champion
-    itself and intervals are built around the champion's own point predictions.
+    itself and intervals are built around the champion's own point predictions. ``pipe``:
+    the unfitted pipeline to use instead of the family's (an ensemble: its members carry
+    their own hyperparameters and seeds).
     """
     import warnings
 
@@ -59,7 +64,8 @@ def fit(
 
     rows, _ = capped_rows(np.arange(len(y)), family.max_train_rows, seed)
     X, y = X.iloc[rows], y[rows]
-    pipe = make_pipeline(family, "regression", spec, seed, threads=1, overrides=params)
+    if pipe is None:  # else an unfitted pipeline built elsewhere (an ensemble champion)
+        pipe = make_pipeline(family, "regression", spec, seed, threads=1, overrides=params)
     model = CrossConformalRegressor(
         pipe,
         confidence_level=cfg.level,
@@ -82,10 +88,10 @@ def predict_interval(model, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 def save(model, path: Path) -> None:
     import skops.io as sio
 
-    from lbp_outcomes.canonical import canonical_skops
+    from lbp_outcomes.canonical import canonical_skops, scrub
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    sio.dump(model, path)
+    sio.dump(scrub(model), path)
     canonical_skops(path)  # skops names objects by id() and stamps the clock: byte-stable
 
 

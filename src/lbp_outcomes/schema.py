@@ -16,13 +16,12 @@ validate new patients in ``lbp-outcomes predict``.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
+from lbp_outcomes.categories import WHOLE, as_text  # noqa: F401  (re-exported)
 from lbp_outcomes.dataconfig import Column, DataConfig, Feature, Target
 
 
@@ -64,20 +63,6 @@ def category_levels(spec: Feature | Target) -> list[str]:
     """Allowed values as the text the cleaning stage compares them as."""
     levels = spec.levels if isinstance(spec, Target) else spec.values
     return [as_text(v) for v in levels or []]
-
-
-WHOLE = re.compile(r"([+-]?\d+)\.0+")
-
-
-def as_text(value: object) -> str:
-    """Canonical text of a category value: 1, 1.0, "1" and "1.0" all read as "1"."""
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, float | np.floating) and float(value).is_integer():
-        return str(int(value))
-    text = str(value).strip()
-    # a number-coded column exported as floats ("2.0") still matches `values: [1, 2, 3]`
-    return WHOLE.sub(r"\1", text) if WHOLE.fullmatch(text) else text
 
 
 def type_schema(cfg: DataConfig, columns: list[str] | None = None) -> pa.DataFrameSchema:

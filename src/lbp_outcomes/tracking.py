@@ -512,7 +512,8 @@ def pip_requirements() -> list[str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = []
-    for dist in ("scikit-learn", "xgboost-cpu", "xgboost", "lightgbm", "pandas", "numpy", "skops"):
+    dists = ("scikit-learn", "xgboost-cpu", "xgboost", "lightgbm", "catboost", "pandas", "numpy")
+    for dist in (*dists, "skops"):
         try:
             out.append(f"{dist}=={version(dist)}")
         except PackageNotFoundError:
@@ -701,8 +702,21 @@ def log_train(
                 runs[data.name][family] = logged.get("run_id", "")
                 if family == result.champion(data.name):
                     registered[data.name] = _register_champion(tracker, result, data, logged)
+    _log_selected(tracker, result)
     tracker.share_view()
     return {"runs": dict(runs), "registered": registered}
+
+
+def _log_selected(tracker: Tracker, result: TrainResult) -> None:
+    """The honest (selection-included) estimate per target, with its CI, on the parent run:
+    ``<target>.selected_<metric>`` (+ ``_ci_low``/``_ci_high``)."""
+    for target, entry in result.cv.items():
+        sel = entry.selected
+        if sel is not None:
+            name = f"{target}.selected_{sel.metric}"
+            tracker.log_metrics(
+                {name: sel.mean, f"{name}_ci_low": sel.ci[0], f"{name}_ci_high": sel.ci[1]}
+            )
 
 
 def _log_pair(

@@ -32,7 +32,16 @@ from typing import Any
 
 import pandas as pd
 
-from lbp_outcomes import catalog, clinical, intervals, paths, plots, subgroups
+from lbp_outcomes import (
+    catalog,
+    clinical,
+    ensembling,
+    intervals,
+    paths,
+    plots,
+    selection,
+    subgroups,
+)
 from lbp_outcomes.atomic import Outputs
 from lbp_outcomes.canonical import dump_pickle
 from lbp_outcomes.catalog import (
@@ -49,6 +58,7 @@ from lbp_outcomes.dataconfig import DataConfig
 from lbp_outcomes.errors import UserError
 from lbp_outcomes.executor import Executor
 from lbp_outcomes.metricinfo import HIGHER_IS_BETTER, PRIMARY
+from lbp_outcomes.models import ensemble
 from lbp_outcomes.models.families import can_distribute, check_family
 from lbp_outcomes.models.preprocess import FeatureSpec
 from lbp_outcomes.seeds import derive_seed
@@ -174,7 +184,16 @@ def cv_calls(
                     "lightgbm.dask listen on every network interface during a fit); "
                     "training in memory"
                 )
-        tasks = plan(data, families, params.cv, params.seed, spread, dask.threads_per_worker)
+        fitted = ensemble.members(families, params.model)  # the ensemble fits nothing itself
+        tasks = plan(
+            data,
+            fitted,
+            params.cv,
+            params.seed,
+            spread,
+            dask.threads_per_worker,
+            inner=len(fitted) < len(families),  # an ensemble weighs inner predictions
+        )
         calls += [
             (task, data, params.model[task.family], spec, params.tuning, params.calibration)
             for task in tasks
@@ -265,7 +284,7 @@ def _train(
         clock.lap("mlflow")
         save_tables(out, root, result, figures, clinical_dir)
         tracker.log_artifacts({"cv/clinical": clinical_dir})
-        write_tracking_file(out, root, tracker, **logged)
+        write_tracking_file(out, root, tracker, cv_seconds=result.cv_seconds, **logged)
         clock.lap("write outputs")
     print(f"train phases: {clock}")  # where the stage's time goes (read by bench/)
     return catalog.CV_METRICS.dump(result.cv)
@@ -287,6 +306,7 @@ def fit(
     calls = cv_calls(params, executor, spec, families, datasets)
     label = f"CV {len(datasets)} targets x {len(families)} families"
     results: list[FoldResult] = run_cv(executor, calls, label)
+    results += ensembling.assemble_all(params, datasets, results)
     clock.lap("cv")
 
     grouped: dict[tuple[str, str], list[FoldResult]] = defaultdict(list)
@@ -294,12 +314,22 @@ def fit(
         grouped[(result.task.target, result.task.family)].append(result)
 
     cv: dict[str, TargetCV] = {}
+    cv_seconds: dict[str, float] = {}
     targets: dict[str, ManifestTarget] = {}
     notes = CVNotes(skipped_targets=skipped, tuning={}, subsampled={})
     for data in datasets:
         per_family = {f: summarise(grouped[(data.name, f)], data, params.cv) for f in families}
         champion = choose_champion(per_family, data.task)
-        cv[data.name] = TargetCV(champion=champion, n=len(data.y), families=per_family)
+        honest = selection.select(
+            {f: grouped[(data.name, f)] for f in families}, data.task, params.cv
+        )
+        cv[data.name] = TargetCV(
+            champion=champion,
+            n=len(data.y),
+            families=per_family,
+            selected=honest.contract(),
+        )
+        cv_seconds[data.name] = honest.seconds
         targets[data.name] = ManifestTarget(
             task=data.task,
             champion=champion,
@@ -316,7 +346,7 @@ def fit(
         _note(notes, data.name, families, grouped)
     manifest = Manifest(features=spec.columns, targets=targets)
 
-    conformal = _fit_conformal(params, executor, datasets, manifest, spec)
+    conformal = _fit_conformal(params, executor, datasets, manifest, spec, grouped)
     for target in conformal:
         manifest.targets[target].conformal = ConformalModel(
             file=f"{paths.slug(target)}/{intervals.FILE}",
@@ -341,6 +371,7 @@ def fit(
         oof=oof,
         example=typical_patient(frame, spec),
         rows=len(frame),
+        cv_seconds=cv_seconds,
     )
 
 
@@ -433,8 +464,8 @@ class _PhaseClock:
         return " | ".join(f"{name} {seconds:.1f} s" for name, seconds in self.phases.items())
 
 
-def _conformal_task(family, spec, tuned, X, y, cfg, seed):
-    return intervals.fit(family, spec, tuned, X, y, cfg, seed)
+def _conformal_task(family, spec, tuned, X, y, cfg, seed, pipe=None):
+    return intervals.fit(family, spec, tuned, X, y, cfg, seed, pipe)
 
 
 def _fit_conformal(
@@ -443,11 +474,15 @@ def _fit_conformal(
     datasets: list[TargetData],
     manifest: Manifest,
     spec: FeatureSpec,
+    grouped: dict[tuple[str, str], list[FoldResult]],
 ) -> dict[str, Any]:
     """Cross-conformal interval models for every regression target's champion (in memory,
-    one task per target, also on a big cohort)."""
+    one task per target, also on a big cohort). An ensemble champion is refitted as saved:
+    its members with their final hyperparameters and seeds, and its final weights."""
     if not params.conformal.enabled:
         return {}
+    from sklearn.base import clone
+
     calls, names = [], []
     for data in datasets:
         if data.task != "regression":
@@ -456,7 +491,12 @@ def _fit_conformal(
         tuned = manifest.targets[data.name].families[champion].params
         # The champion's own final-fit seed: MAPIE's full-data model is then the champion.
         seed = derive_seed(params.seed, data.name, champion, "final")
-        calls.append((params.model[champion], spec, tuned, data.X, data.y, params.conformal, seed))
+        pipe = None
+        if ensemble.is_ensemble(params.model[champion]):
+            pipe = clone(_final(grouped[(data.name, champion)]).model)
+        calls.append(
+            (params.model[champion], spec, tuned, data.X, data.y, params.conformal, seed, pipe)
+        )
         names.append(data.name)
     fitted = executor.map(_conformal_task, calls, label="conformal intervals")
     return dict(zip(names, fitted, strict=True))

@@ -44,6 +44,9 @@ class TrainResult:
     oof: pd.DataFrame
     example: pd.DataFrame
     rows: int
+    #: {target: summed wall seconds of its outer-fold tasks}; run records only
+    #: (reports/tracking.json), never in a DVC output: outputs must not depend on timing.
+    cv_seconds: dict[str, float]
 
     @property
     def families(self) -> list[str]:

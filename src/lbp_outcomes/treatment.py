@@ -13,23 +13,16 @@ is not a feature). See docs/treatment.md.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from lbp_outcomes.categories import as_text
 from lbp_outcomes.errors import UserError, plural, rows_text
 
 #: Allocation probabilities must sum to 1 within this tolerance.
 SUM_TOLERANCE = 1e-6
-
-
-def as_text(value: Any) -> str:
-    """An arm value as the cleaning stage compares it (1, 1.0 and "1" read as "1")."""
-    # imported here: schema imports dataconfig, which imports this module
-    from lbp_outcomes.schema import as_text as canonical
-
-    return canonical(value)
 
 
 class _Strict(BaseModel):

@@ -223,6 +223,13 @@ def test_numbers_shown_are_the_cv_json_numbers(full):
     # the champion row is marked, and the errors carry the outcome's unit
     label = {"random_forest": "Random forest", "linear": "Linear (elastic net)"}
     assert f"{label[cv['pain_post']['champion']]} (champion)" in md
+    # the headline honest estimate sits in the same table, named as such
+    honest = cv["pain_post"]["selected"]
+    stats = {"mean": honest["mean"], "ci_low": honest["ci"][0], "ci_high": honest["ci"][1]}
+    row = (
+        f"| Honest estimate (family chosen inside each training fold) | {metric_value('r2', stats)}"
+    )
+    assert row in md
     assert "| R² | MAE (NRS 0-10) | RMSE (NRS 0-10) |" in md
     mae = cv["pain_post"][cv["pain_post"]["champion"]]["mae"]["mean"]
     assert f"off by {mae:.2f} points on the NRS 0-10 scale" in md

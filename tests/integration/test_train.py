@@ -12,7 +12,7 @@ from conftest import pipeline_params, small_config, toy_cohort, write_params
 from lbp_outcomes.cli import main
 
 FAST = ["cv.folds=3", "cv.repeats=1", "tuning.n_trials=2", "tuning.inner_folds=2"]
-FAMILIES = {"random_forest", "xgboost", "lightgbm", "mlp", "linear"}
+FAMILIES = {"random_forest", "xgboost", "lightgbm", "catboost", "mlp", "linear", "ensemble"}
 
 
 def train(project, frame, overrides=FAST, tracking=False, data=None):
@@ -46,7 +46,7 @@ def test_every_family_and_target_has_finite_metrics(trained):
             "calibration_intercept",
         ],
     }.items():
-        assert set(cv[target]) - {"champion", "n"} == FAMILIES
+        assert set(cv[target]) - {"champion", "n", "selected"} == FAMILIES
         assert cv[target]["champion"] in FAMILIES
         for family in FAMILIES:
             for name in metric_names:
@@ -86,8 +86,40 @@ def test_second_run_from_clean_state_gives_identical_cv_json(trained, tmp_path):
     first_project, _ = trained
     project = Project(tmp_path / "again")
     train(project, toy_cohort())
-    for rel in ("reports/metrics/cv.json", "reports/cv/folds.csv"):
-        assert (project.root / rel).read_bytes() == (first_project.root / rel).read_bytes(), rel
+    assert (project.root / "reports/cv/folds.csv").read_bytes() == (
+        first_project.root / "reports/cv/folds.csv"
+    ).read_bytes()
+    again, first = (
+        (p.root / "reports/metrics/cv.json").read_bytes() for p in (project, first_project)
+    )
+    assert again == first  # byte-stable: the CV's wall time is in tracking.json, not here
+    timing = json.loads((project.root / "reports/tracking.json").read_text())["cv_seconds"]
+    assert timing and all(seconds > 0 for seconds in timing.values())
+    assert all("seconds" not in entry["selected"] for entry in json.loads(again).values())
+
+
+def test_selected_is_the_inner_best_family_scored_on_each_outer_fold(trained):
+    """The honest estimate: per outer fold, the family tuning's inner CV ranked first, and
+    that family's own score on the fold (reports/cv/folds.csv)."""
+    project, cv = trained
+    folds = pd.read_csv(project.root / "reports/cv/folds.csv")
+    for target, metric in (("pain_post", "r2"), ("responder", "auroc")):
+        chosen = cv[target]["selected"]
+        assert chosen["metric"] == metric
+        assert len(chosen["folds"]) == len(chosen["families"]) == 3
+        assert set(chosen["families"]) <= FAMILIES
+        for fold, (family, value) in enumerate(
+            zip(chosen["families"], chosen["folds"], strict=True)
+        ):
+            row = folds[
+                (folds.target == target)
+                & (folds.family == family)
+                & (folds.fold == fold)
+                & (folds.metric == metric)
+            ]
+            assert row["value"].item() == pytest.approx(value, abs=1e-6)
+        assert chosen["mean"] == pytest.approx(sum(chosen["folds"]) / 3, abs=1e-6)
+        assert chosen["ci"][0] <= chosen["mean"] <= chosen["ci"][1]
 
 
 def test_shuffled_target_control_finds_nothing(project):

@@ -63,6 +63,22 @@ def test_summary_holds_the_champions_headline_numbers_only():
     assert "external" not in summarise(cv, catalog.EXTERNAL_METRICS.parse({"available": False}))
 
 
+def test_summary_leads_with_the_selection_included_estimate():
+    from lbp_outcomes import catalog
+    from lbp_outcomes.summary import summarise
+
+    entry = _cv_entry("xgboost", "r2", 0.5)
+    entry["selected"] = {
+        "metric": "r2", "mean": 0.48123, "ci": [0.38, 0.58], "folds": [0.4, 0.56123],
+        "families": ["xgboost", "other"],
+    }  # fmt: skip
+    cv = catalog.CV_METRICS.parse({"pain": entry})
+    out = summarise(cv, catalog.EXTERNAL_METRICS.parse({"available": False}))["pain"]
+    assert list(out)[:6] == ["champion", "metric", "n", "sel", "sel_lo", "sel_hi"]
+    assert (out["sel"], out["sel_lo"], out["sel_hi"]) == (0.4812, 0.38, 0.58)
+    assert out["cv"] == 0.5  # the per-family best stays beside it
+
+
 def test_model_files_are_canonical_whatever_the_object_identities():
     """Equal models give equal bytes: the same model pickled after a load round trip (which
     changes which equal strings are shared objects) gives the same file."""
@@ -78,6 +94,24 @@ def test_model_files_are_canonical_whatever_the_object_identities():
     assert pickle_loads_equal(first, model, X)
     assert dumps_pickle(joblib.load(_tmpfile(first))) == first
     assert dumps_pickle(model) == first
+
+
+def test_catboost_models_pickle_the_same_whatever_their_guid_and_fit_time():
+    from catboost import CatBoostRegressor
+
+    from lbp_outcomes.canonical import dumps_pickle
+
+    X = np.random.default_rng(3).normal(size=(60, 3))
+    y = X[:, 0]
+
+    def fit():
+        kwargs = {"iterations": 20, "random_seed": 1, "thread_count": 1, "verbose": False}
+        return CatBoostRegressor(**kwargs, allow_writing_files=False).fit(X, y)
+
+    first, second = fit(), fit()
+    assert first.get_metadata()["model_guid"] != second.get_metadata()["model_guid"]
+    assert dumps_pickle(first) == dumps_pickle(second)
+    assert np.array_equal(pickle.loads(dumps_pickle(first)).predict(X), second.predict(X))
 
 
 def test_tree_models_pickle_the_same_whatever_their_padding_bytes():

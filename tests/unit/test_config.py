@@ -38,9 +38,10 @@ def test_every_family_instantiates_and_fits(family, task):
     check_family(family, params.model[family], task)
 
 
-def test_default_trains_all_five_families():
+def test_default_trains_every_family_and_their_ensemble():
     params = validate_params(compose([], root=REPO))
-    assert set(params.model) == {"random_forest", "xgboost", "lightgbm", "mlp", "linear"}
+    fitted = {"random_forest", "xgboost", "lightgbm", "catboost", "mlp", "linear"}
+    assert list(params.model)[-1] == "ensemble" and set(params.model) == fitted | {"ensemble"}
 
 
 @pytest.mark.parametrize(

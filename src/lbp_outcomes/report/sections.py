@@ -408,6 +408,17 @@ def cv_table(ctx: Context, target: str) -> Table:
         name = ctx.family(family) + (" (champion)" if family == champion else "")
         rows.append([name, *(metric_value(m, entry.families[family].get(m)) for m in order)])
         classes.append("champion" if family == champion else "")
+    honest = entry.selected
+    if honest is not None and honest.metric in order:
+        # The headline: the choice of family cross-validated too (lbp_outcomes.selection).
+        stats = {"mean": honest.mean, "ci_low": honest.ci[0], "ci_high": honest.ci[1]}
+        rows.append(
+            [
+                "Honest estimate (family chosen inside each training fold)",
+                *(metric_value(m, stats) if m == honest.metric else DASH for m in order),
+            ]
+        )
+        classes.append("summary")
     oracle = ctx.inputs.oracle_r2("development", target)
     if oracle is not None and "r2" in order:
         rows.append(
@@ -422,6 +433,7 @@ def cv_table(ctx: Context, target: str) -> Table:
     capped = ctx.inputs.cv_notes.subsampled if ctx.inputs.cv_notes else {}
     notes = prose.blocks(
         "cv/table_notes",
+        honest=honest is not None and honest.metric in order,
         n=entry.n,
         events=events[0] if events else None,
         total=events[1] if events else 0,
