@@ -53,7 +53,10 @@ def test_heterogeneity_is_bonferroni_over_arms():
         return validate.Blp(Estimate(0, 0, 0, 0), Estimate(0, 0, 0, 0), p)
 
     assert validate.heterogeneity([blp(0.02), blp(0.3)], 0.05) == {
-        "p_value": pytest.approx(0.04), "found": True, "level": 0.05}
+        "p_value": pytest.approx(0.04),
+        "found": True,
+        "level": 0.05,
+    }
     assert not validate.heterogeneity([blp(0.03), blp(0.5)], 0.05)["found"]
 
 

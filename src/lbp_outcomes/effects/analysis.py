@@ -39,8 +39,15 @@ class TargetResult:
     rule: np.ndarray  # (m,) recommended arm index by the learned rule
 
 
-def analyse(cohort: Cohort, outcome: Outcome, arms: Arms, settings: EffectsSettings,
-            seed: int, fold: np.ndarray, overlap: bool = True) -> TargetResult:
+def analyse(
+    cohort: Cohort,
+    outcome: Outcome,
+    arms: Arms,
+    settings: EffectsSettings,
+    seed: int,
+    fold: np.ndarray,
+    overlap: bool = True,
+) -> TargetResult:
     """Everything the effects stage says about one target of the development cohort."""
     y_all = cohort.frame[outcome.name].to_numpy(float)
     rows = np.flatnonzero(~np.isnan(y_all))
@@ -48,15 +55,21 @@ def analyse(cohort: Cohort, outcome: Outcome, arms: Arms, settings: EffectsSetti
     _, family = settings.family
     level = settings.ci_level
     s = derive_seed(seed, "effects", outcome.name)
-    scores = nuisance.dr_scores(X, arm, y, outcome.kind, arms, family, f, s,
-                                settings.overlap.min_propensity)
+    scores = nuisance.dr_scores(
+        X, arm, y, outcome.kind, arms, family, f, s, settings.overlap.min_propensity
+    )
     diag = nuisance.check_overlap(scores.propensity, arms, cohort.where, settings.overlap)
     effects = estimate.average_effects(scores.psi, arm, y, arms, level)
     tau, low, high = estimate.out_of_fold_effects(X, arm, y, outcome.kind, arms, settings, f, s)
     summary = {
-        "label": outcome.label, "kind": outcome.kind, "better": outcome.better, "n": len(y),
-        "arms": {e.arm: {"n": e.n, "dr": asdict(e.dr), "difference": asdict(e.difference)}
-                 for e in effects},
+        "label": outcome.label,
+        "kind": outcome.kind,
+        "better": outcome.better,
+        "n": len(y),
+        "arms": {
+            e.arm: {"n": e.n, "dr": asdict(e.dr), "difference": asdict(e.difference)}
+            for e in effects
+        },
         **validation(scores.psi, tau, f, outcome.better, arms, settings, s),
     }
     if overlap:
@@ -65,13 +78,28 @@ def analyse(cohort: Cohort, outcome: Outcome, arms: Arms, settings: EffectsSetti
     rule = pol.pop("rule")
     summary["policy"] = pol
     if cohort.truth is not None:
-        summary["truth"] = against_truth(cohort.truth, outcome, arms, effects, tau, rows,
-                                         rule, validate.best_single(scores.psi, f, outcome.better))
+        summary["truth"] = against_truth(
+            cohort.truth,
+            outcome,
+            arms,
+            effects,
+            tau,
+            rows,
+            rule,
+            validate.best_single(scores.psi, f, outcome.better),
+        )
     return TargetResult(summary, rows, tau, low, high, scores.mu[:, 0], rule)
 
 
-def validation(psi: np.ndarray, tau: np.ndarray, fold: np.ndarray, better: str, arms: Arms,
-               settings: EffectsSettings, seed: int) -> dict:
+def validation(
+    psi: np.ndarray,
+    tau: np.ndarray,
+    fold: np.ndarray,
+    better: str,
+    arms: Arms,
+    settings: EffectsSettings,
+    seed: int,
+) -> dict:
     """Heterogeneity test, groups and TOC/Qini per non-reference arm."""
     level, per_arm, blps = settings.ci_level, {}, []
     for j, arm in enumerate(arms.values[1:]):
@@ -81,16 +109,27 @@ def validation(psi: np.ndarray, tau: np.ndarray, fold: np.ndarray, better: str, 
         per_arm[arm] = {
             "blp": asdict(blp),
             "groups": validate.groups(score, tau[:, j], settings.groups, level),
-            "toc": validate.toc(score, tau[:, j], better, settings.n_boot, level,
-                                derive_seed(seed, "toc", arm)),
+            "toc": validate.toc(
+                score, tau[:, j], better, settings.n_boot, level, derive_seed(seed, "toc", arm)
+            ),
             "predicted_sd": float(np.std(tau[:, j])),
         }
-    return {"heterogeneity": validate.heterogeneity(blps, settings.test_level),
-            "validation": per_arm}
+    return {
+        "heterogeneity": validate.heterogeneity(blps, settings.test_level),
+        "validation": per_arm,
+    }
 
 
-def against_truth(t: truth.Truth, outcome: Outcome, arms: Arms, effects, tau: np.ndarray,
-                  rows: np.ndarray, rule: np.ndarray, best: np.ndarray) -> dict:
+def against_truth(
+    t: truth.Truth,
+    outcome: Outcome,
+    arms: Arms,
+    effects,
+    tau: np.ndarray,
+    rows: np.ndarray,
+    rule: np.ndarray,
+    best: np.ndarray,
+) -> dict:
     true_tau = t.effects(outcome.name, arms.values)[rows]
     expected = t.outcomes(outcome.name, arms.values)[rows]
     coverage = truth.ate_coverage(effects, t, outcome.name)

@@ -56,8 +56,9 @@ class ArmEffect:
     difference: Estimate  # plain difference of arm means (randomised comparison)
 
 
-def average_effects(psi: np.ndarray, arm: np.ndarray, y: np.ndarray, arms: Arms,
-                    level: float) -> list[ArmEffect]:
+def average_effects(
+    psi: np.ndarray, arm: np.ndarray, y: np.ndarray, arms: Arms, level: float
+) -> list[ArmEffect]:
     """Per non-reference arm: mean of psi[:, a] - psi[:, 0] (AIPW) and the difference of
     observed means with a Welch standard error. ``psi``: (n, K) AIPW scores."""
     ref = y[arm == 0]
@@ -65,12 +66,14 @@ def average_effects(psi: np.ndarray, arm: np.ndarray, y: np.ndarray, arms: Arms,
     for a in range(1, len(arms.values)):
         here = y[arm == a]
         se = np.sqrt(here.var(ddof=1) / len(here) + ref.var(ddof=1) / len(ref))
-        found.append(ArmEffect(
-            arm=arms.values[a],
-            n=int(len(here)),
-            dr=Estimate.mean(psi[:, a] - psi[:, 0], level),
-            difference=Estimate.normal(float(here.mean() - ref.mean()), float(se), level),
-        ))
+        found.append(
+            ArmEffect(
+                arm=arms.values[a],
+                n=int(len(here)),
+                dr=Estimate.mean(psi[:, a] - psi[:, 0], level),
+                difference=Estimate.normal(float(here.mean() - ref.mean()), float(se), level),
+            )
+        )
     return found
 
 
@@ -116,8 +119,16 @@ def pseudo_outcomes(psi: np.ndarray) -> np.ndarray:
     return psi[:, 1:] - psi[:, [0]]
 
 
-def out_of_fold_effects(X: pd.DataFrame, arm: np.ndarray, y: np.ndarray, kind: str,
-                        arms: Arms, settings: EffectsSettings, fold: np.ndarray, seed: int):
+def out_of_fold_effects(
+    X: pd.DataFrame,
+    arm: np.ndarray,
+    y: np.ndarray,
+    kind: str,
+    arms: Arms,
+    settings: EffectsSettings,
+    fold: np.ndarray,
+    seed: int,
+):
     """Every patient's effects from a model that never saw his fold's outcomes: for each
     fold f, AIPW scores of the other folds are cross-fitted among those folds only, and
     the forest fitted on them predicts fold f. Returns (tau, low, high), each (n, K-1):
@@ -130,11 +141,24 @@ def out_of_fold_effects(X: pd.DataFrame, arm: np.ndarray, y: np.ndarray, kind: s
     tau, low, high = (np.zeros((n, k1)) for _ in range(3))
     for f in np.unique(fold):
         test, train = np.flatnonzero(fold == f), np.flatnonzero(fold != f)
-        inner = dr_scores(X.iloc[train], arm[train], y[train], kind, arms, family,
-                          fold[train], derive_seed(seed, "inner", int(f)),
-                          settings.overlap.min_propensity)
-        model = fit_cate(X.iloc[train].to_numpy(float), pseudo_outcomes(inner.psi), settings,
-                         derive_seed(seed, "cate", int(f)))
-        tau[test], low[test], high[test] = model.effects(X.iloc[test].to_numpy(float),
-                                                         settings.ci_level)
+        inner = dr_scores(
+            X.iloc[train],
+            arm[train],
+            y[train],
+            kind,
+            arms,
+            family,
+            fold[train],
+            derive_seed(seed, "inner", int(f)),
+            settings.overlap.min_propensity,
+        )
+        model = fit_cate(
+            X.iloc[train].to_numpy(float),
+            pseudo_outcomes(inner.psi),
+            settings,
+            derive_seed(seed, "cate", int(f)),
+        )
+        tau[test], low[test], high[test] = model.effects(
+            X.iloc[test].to_numpy(float), settings.ci_level
+        )
     return tau, low, high

@@ -61,8 +61,13 @@ def _fit_predict(family: FamilyConfig, kind: str, X, y, X_new, seed: int) -> np.
 
 
 def propensities(
-    X: pd.DataFrame, arm: np.ndarray, train: np.ndarray, test: np.ndarray, arms: Arms,
-    family: FamilyConfig, seed: int,
+    X: pd.DataFrame,
+    arm: np.ndarray,
+    train: np.ndarray,
+    test: np.ndarray,
+    arms: Arms,
+    family: FamilyConfig,
+    seed: int,
 ) -> np.ndarray:
     """P(arm | x) for the test patients (len(test), K): the known allocation, the arm
     shares among the training patients (randomised, not given), or a multi-class model of
@@ -104,8 +109,15 @@ def check_overlap(e: np.ndarray, arms: Arms, where: str, settings: OverlapSettin
 
 
 def dr_scores(
-    X: pd.DataFrame, arm: np.ndarray, y: np.ndarray, kind: str, arms: Arms,
-    family: FamilyConfig, fold: np.ndarray, seed: int, min_propensity: float,
+    X: pd.DataFrame,
+    arm: np.ndarray,
+    y: np.ndarray,
+    kind: str,
+    arms: Arms,
+    family: FamilyConfig,
+    fold: np.ndarray,
+    seed: int,
+    min_propensity: float,
 ) -> Scores:
     """AIPW scores from nuisances fitted on the other folds. ``X``: (n, p) encoded
     effect modifiers; ``arm``: (n,) arm index; ``y``: (n,) outcome, no missing values."""
@@ -116,7 +128,11 @@ def dr_scores(
         for a in range(k):
             rows = train[arm[train] == a]
             mu[test, a] = _fit_predict(
-                family, kind, X.iloc[rows], y[rows], X.iloc[test],
+                family,
+                kind,
+                X.iloc[rows],
+                y[rows],
+                X.iloc[test],
                 derive_seed(seed, "mu", int(f), a),
             )
         e[test] = propensities(X, arm, train, test, arms, family, derive_seed(seed, "e", int(f)))

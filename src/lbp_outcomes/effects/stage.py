@@ -4,7 +4,6 @@ target under the pipeline's parent run."""
 
 from __future__ import annotations
 
-
 from pathlib import Path
 from typing import Any
 
@@ -58,9 +57,10 @@ def load_cohort(root: Path, params: Params, arms: data.Arms, cohort: str) -> ana
     if (arm < 0).any():
         bad = np.flatnonzero(arm < 0)[:5].tolist()
         raise UserError(f"{where}: column {arms.column!r}: rows {bad} hold no declared arm")
-    ids = frame[params.data.id_column] if params.data.id_column in frame else None
-    return analysis.Cohort(data.encode(frame, params.data), arm, frame,
-                           truth.load(root, cohort, ids), where)
+    ids = frame.get(params.data.id_column) if params.data.id_column else None
+    return analysis.Cohort(
+        data.encode(frame, params.data), arm, frame, truth.load(root, cohort, ids), where
+    )
 
 
 def evaluate(params: Params, root: Path) -> tuple[dict[str, Any], pd.DataFrame | None]:
@@ -74,14 +74,19 @@ def evaluate(params: Params, root: Path) -> tuple[dict[str, Any], pd.DataFrame |
     outcomes = data.outcomes(params.data)
     chosen = data.policy_outcome(outcomes, params.data, settings.policy_target)
     fold = nuisance.make_folds(dev.arm, settings.folds, derive_seed(params.seed, "effects"))
-    results = {o.name: analysis.analyse(dev, o, arms, settings, params.seed, fold)
-               for o in outcomes}
+    results = {
+        o.name: analysis.analyse(dev, o, arms, settings, params.seed, fold) for o in outcomes
+    }
     mode, best = analysis.deployed_rule(results[chosen.name], chosen.better, arms)
     report = {
-        "available": True, "n": len(dev.frame), "reference": arms.values[0],
+        "available": True,
+        "n": len(dev.frame),
+        "reference": arms.values[0],
         "assignment": "randomized" if arms.randomized else "observational",
         "arms": dict(zip(arms.values, arms.labels, strict=True)),
-        "learner": settings.family[0], "folds": settings.folds, "ci_level": settings.ci_level,
+        "learner": settings.family[0],
+        "folds": settings.folds,
+        "ci_level": settings.ci_level,
         "policy_target": chosen.name,
         "recommendation": {"mode": mode, "best_on_average": best},
         "targets": {name: r.summary for name, r in results.items()},
@@ -89,8 +94,9 @@ def evaluate(params: Params, root: Path) -> tuple[dict[str, Any], pd.DataFrame |
     return report, patient_table(results, outcomes, chosen, arms, mode, best, len(dev.frame))
 
 
-def patient_table(results: dict[str, analysis.TargetResult], outcomes, chosen, arms,
-                  mode: str, best: str, n: int) -> pd.DataFrame:
+def patient_table(
+    results: dict[str, analysis.TargetResult], outcomes, chosen, arms, mode: str, best: str, n: int
+) -> pd.DataFrame:
     """Per development patient (row order of data/features, no identifiers): predicted
     outcome under every arm with the effect's interval (out of fold), the recommended
     arm and its expected gain over the reference with its interval."""
@@ -145,8 +151,13 @@ def log(tracker, report: dict[str, Any], results_file: Path) -> None:
     for target, metrics in flat_metrics(report).items():
         tracker.log_child(
             name=f"effects: {target}",
-            params={"stage": "effects", "target": target, "learner": report["learner"],
-                    "folds": str(report["folds"]), "reference": report["reference"]},
+            params={
+                "stage": "effects",
+                "target": target,
+                "learner": report["learner"],
+                "folds": str(report["folds"]),
+                "reference": report["reference"],
+            },
             tags={"stage": "effects", "target": target},
             summary={f"effects.{k}": v for k, v in metrics.items()},
             folds={},
@@ -160,9 +171,8 @@ def _print(report: dict[str, Any]) -> None:
         return
     for target, entry in report["targets"].items():
         het = entry["heterogeneity"]
-        arms = ", ".join(f"{a} {e['dr']['estimate']:+.3f} [{e['dr']['ci_low']:+.3f}, "
-                         f"{e['dr']['ci_high']:+.3f}]" for a, e in entry["arms"].items())
+        arms = ", ".join(
+            f"{a} {e['dr']['estimate']:+.3f} [{e['dr']['ci_low']:+.3f}, {e['dr']['ci_high']:+.3f}]"
+            for a, e in entry["arms"].items()
+        )
         print(f"  {target}: {arms}; heterogeneity p={het['p_value']:.3f}")
-
-
-

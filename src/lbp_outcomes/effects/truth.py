@@ -56,8 +56,14 @@ def load(root: Path, cohort: str, ids: pd.Series | None) -> Truth | None:
 def ate_coverage(effects: list[ArmEffect], truth: Truth, target: str) -> dict:
     """Per arm: the true population ATE, and whether the AIPW 95% CI holds it."""
     ate = truth.population["targets"][target]["population"]["ate"]
-    return {e.arm: {"true": float(ate[e.arm]), "estimate": e.dr.estimate,
-                    "covered": e.dr.covers(float(ate[e.arm]))} for e in effects}
+    return {
+        e.arm: {
+            "true": float(ate[e.arm]),
+            "estimate": e.dr.estimate,
+            "covered": e.dr.covers(float(ate[e.arm])),
+        }
+        for e in effects
+    }
 
 
 def pehe(tau: np.ndarray, true_tau: np.ndarray, arms: list[str]) -> dict:
@@ -70,8 +76,12 @@ def pehe(tau: np.ndarray, true_tau: np.ndarray, arms: list[str]) -> dict:
         per_arm[arm] = {"abs": rmse, "true_sd": sd, "fraction": rmse / sd if sd > 1e-9 else None}
     pooled = float(np.sqrt(np.mean((tau - true_tau) ** 2)))
     pooled_sd = float(np.sqrt(np.mean(np.var(true_tau, axis=0))))
-    return {"abs": pooled, "true_sd": pooled_sd,
-            "fraction": pooled / pooled_sd if pooled_sd > 1e-9 else None, "arms": per_arm}
+    return {
+        "abs": pooled,
+        "true_sd": pooled_sd,
+        "fraction": pooled / pooled_sd if pooled_sd > 1e-9 else None,
+        "arms": per_arm,
+    }
 
 
 def policy(rule: np.ndarray, best: np.ndarray, expected: np.ndarray, better: str) -> dict:
@@ -85,7 +95,10 @@ def policy(rule: np.ndarray, best: np.ndarray, expected: np.ndarray, better: str
     v_oracle = float((s * expected).max(axis=1).mean() * s)
     oracle_gain = s * (v_oracle - v_true_best)
     return {
-        "learned": v_rule, "best_single_arm": v_true_best, "chosen_single_arm": v_best,
-        "oracle": v_oracle, "regret": s * (v_oracle - v_rule),
+        "learned": v_rule,
+        "best_single_arm": v_true_best,
+        "chosen_single_arm": v_best,
+        "oracle": v_oracle,
+        "regret": s * (v_oracle - v_rule),
         "gain_fraction": s * (v_rule - v_true_best) / oracle_gain if oracle_gain > 1e-9 else None,
     }

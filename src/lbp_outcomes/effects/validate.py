@@ -62,10 +62,14 @@ def groups(score: np.ndarray, tau: np.ndarray, n_groups: int, level: float) -> l
     order = np.argsort(tau, kind="stable")
     found = []
     for g, rows in enumerate(np.array_split(order, n_groups)):
-        found.append({
-            "group": g + 1, "n": int(len(rows)), "predicted": float(tau[rows].mean()),
-            "observed": asdict(Estimate.mean(score[rows], level)),
-        })
+        found.append(
+            {
+                "group": g + 1,
+                "n": int(len(rows)),
+                "predicted": float(tau[rows].mean()),
+                "observed": asdict(Estimate.mean(score[rows], level)),
+            }
+        )
     return found
 
 
@@ -77,8 +81,9 @@ def _toc_curve(benefit: np.ndarray, priority: np.ndarray) -> np.ndarray:
     return cum[tops - 1] / tops - benefit.mean()
 
 
-def toc(score: np.ndarray, tau: np.ndarray, better: str, n_boot: int, level: float,
-        seed: int) -> dict:
+def toc(
+    score: np.ndarray, tau: np.ndarray, better: str, n_boot: int, level: float, seed: int
+) -> dict:
     """TOC(q): mean benefit among the q share predicted to benefit most, minus the mean
     benefit of all; Qini(q) = q TOC(q); AUTOC = mean TOC over the grid. CIs: percentile
     bootstrap over patients (predictions held fixed)."""
@@ -86,19 +91,27 @@ def toc(score: np.ndarray, tau: np.ndarray, better: str, n_boot: int, level: flo
     benefit, priority = s * score, s * tau
     curve = _toc_curve(benefit, priority)
     rng = np.random.default_rng(seed)
-    boots = np.array([
-        _toc_curve(benefit[idx], priority[idx])
-        for idx in (rng.integers(0, len(score), len(score)) for _ in range(n_boot))
-    ])
+    boots = np.array(
+        [
+            _toc_curve(benefit[idx], priority[idx])
+            for idx in (rng.integers(0, len(score), len(score)) for _ in range(n_boot))
+        ]
+    )
     lo, hi = np.quantile(boots, [(1 - level) / 2, (1 + level) / 2], axis=0)
     autoc = boots.mean(axis=1)
     return {
-        "fraction": GRID.tolist(), "toc": curve.tolist(), "toc_low": lo.tolist(),
-        "toc_high": hi.tolist(), "qini": (GRID * curve).tolist(),
-        "qini_low": (GRID * lo).tolist(), "qini_high": (GRID * hi).tolist(),
-        "autoc": {"estimate": float(curve.mean()),
-                  "ci_low": float(np.quantile(autoc, (1 - level) / 2)),
-                  "ci_high": float(np.quantile(autoc, (1 + level) / 2))},
+        "fraction": GRID.tolist(),
+        "toc": curve.tolist(),
+        "toc_low": lo.tolist(),
+        "toc_high": hi.tolist(),
+        "qini": (GRID * curve).tolist(),
+        "qini_low": (GRID * lo).tolist(),
+        "qini_high": (GRID * hi).tolist(),
+        "autoc": {
+            "estimate": float(curve.mean()),
+            "ci_low": float(np.quantile(autoc, (1 - level) / 2)),
+            "ci_high": float(np.quantile(autoc, (1 + level) / 2)),
+        },
     }
 
 
@@ -118,8 +131,7 @@ def best_single(psi: np.ndarray, fold: np.ndarray, better: str) -> np.ndarray:
     return best
 
 
-def policy(psi: np.ndarray, tau: np.ndarray, fold: np.ndarray, better: str,
-           level: float) -> dict:
+def policy(psi: np.ndarray, tau: np.ndarray, fold: np.ndarray, better: str, level: float) -> dict:
     """Doubly robust values (mean outcome if everyone followed the rule) of the learned
     rule, the best single arm and random assignment, and the learned rule's gains
     (benefit units: positive = better) with CIs from the paired per-patient scores."""
@@ -130,9 +142,11 @@ def policy(psi: np.ndarray, tau: np.ndarray, fold: np.ndarray, better: str,
     v_rule, v_best, v_random = psi[rows, rule], psi[rows, best], psi.mean(axis=1)
     s = sign(better)
     return {
-        "value": {"learned": asdict(Estimate.mean(v_rule, level)),
-                  "best_single_arm": asdict(Estimate.mean(v_best, level)),
-                  "random": asdict(Estimate.mean(v_random, level))},
+        "value": {
+            "learned": asdict(Estimate.mean(v_rule, level)),
+            "best_single_arm": asdict(Estimate.mean(v_best, level)),
+            "random": asdict(Estimate.mean(v_random, level)),
+        },
         "gain_vs_best_single_arm": asdict(Estimate.mean(s * (v_rule - v_best), level)),
         "gain_vs_random": asdict(Estimate.mean(s * (v_rule - v_random), level)),
         "share": np.bincount(rule, minlength=k).astype(float).__truediv__(n).tolist(),
