@@ -23,6 +23,10 @@ They exist to exercise what a real team's data looks like and the LET cohort doe
   12-week scores side by side, and an eligibility column; the config derives a change
   score, a thresholded binary and a relative (>= 50 %) responder target from the scores,
   days since onset from the dates, and keeps eligible rows only.
+- ``treatment_trial.csv`` (conf/data/example_treatment_trial.yaml): a two-arm trial export
+  with a ``treatment`` block (docs/treatment.md): numeric arm codes (1 intervention, 0 usual
+  care) allocated 2:1 in permuted blocks within site, a binary 26-week recovery outcome
+  (Y/N, blank when lost to follow-up), and a fear-avoidance score that modifies the effect.
 
 Usage: python scripts/make_examples.py   (writes data/examples/*; same seed, same files)
 """
@@ -176,6 +180,48 @@ def two_arm(n: int = 240, seed: int = 11) -> pd.DataFrame:
     return frame
 
 
+def treatment_trial(n: int = 420, seed: int = 23) -> pd.DataFrame:
+    """Pain education + graded activity (code 1) vs usual care (code 0), allocated 2:1 in
+    permuted blocks of 6 within site; a binary 26-week recovery outcome. The intervention
+    helps patients with high fear-avoidance beliefs more (a real effect modifier)."""
+    rng = np.random.default_rng(seed)
+    site = rng.choice(["S01", "S02", "S03"], n, p=[0.45, 0.35, 0.2])
+    arm = np.empty(n, dtype=np.int64)
+    for s in np.unique(site):
+        idx = np.flatnonzero(site == s)
+        blocks = rng.permuted(np.tile([0, 0, 1, 1, 1, 1], (-(-idx.size // 6), 1)), axis=1)
+        arm[idx] = blocks.ravel()[: idx.size]
+    age = rng.integers(20, 71, n)
+    sex = rng.choice(["female", "male"], n, p=[0.56, 0.44])
+    pain0 = rng.integers(4, 11, n)
+    fear = np.clip(np.round(rng.normal(14, 5, n)), 0, 24)  # FABQ physical activity, 0-24
+    months = np.clip(np.round(rng.lognormal(np.log(14), 0.8, n)), 3, 200)
+    logit = (
+        -0.45
+        - 0.18 * (pain0 - 7)
+        - 0.05 * (fear - 14)
+        - 0.35 * np.log(months / 14)
+        - 0.01 * (age - 45)
+        + arm * (0.6 + 0.09 * (fear - 14))
+    )
+    recovered = rng.random(n) < 1 / (1 + np.exp(-logit))
+    frame = pd.DataFrame(
+        {
+            "study_id": [f"TT-{i:04d}" for i in rng.permutation(np.arange(1001, 1001 + n))],
+            "site_code": site,
+            "randomised_arm": arm,
+            "age_years": age,
+            "sex": sex,
+            "nrs_baseline": pain0,
+            "fabq_pa": fear.astype(int),
+            "symptom_months": months.astype(int),
+            "recovered_26w": np.where(recovered, "Y", "N").astype(object),
+        }
+    )
+    frame.loc[rng.random(n) < 0.07, "recovered_26w"] = ""  # lost to follow-up
+    return frame
+
+
 def clinic(n: int, seed: int, older: float = 0.0) -> pd.DataFrame:
     """One clinic's patients; ``older`` shifts age (years) and with it sick leave (case mix)."""
     rng = np.random.default_rng(seed)
@@ -255,6 +301,7 @@ def main() -> None:
     a.to_parquet(OUT / "clinic_a.parquet", index=False)
     b.to_csv(OUT / "clinic_b.csv", index=False)
     two_arm().to_csv(OUT / "two_arm_trial.csv", index=False)
+    treatment_trial().to_csv(OUT / "treatment_trial.csv", index=False)
     print(f"wrote {', '.join(sorted(p.name for p in OUT.iterdir()))} in {OUT}")
 
 

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lbp_outcomes import expressions, paths, schema
+from lbp_outcomes import expressions, paths, schema, treatment
 from lbp_outcomes.atomic import Outputs
 from lbp_outcomes.cohort.ingest import ROW
 from lbp_outcomes.config import Params
@@ -60,6 +60,8 @@ def clean_cohort(raw: pd.DataFrame, cfg: DataConfig, shown: str) -> CleanResult:
     rows_in = len(frame)
 
     frame = _normalise(frame, cfg)
+    if cfg.treatment is not None:  # every row, excluded ones too: the file is wrong otherwise
+        treatment.unknown_arms(frame[cfg.treatment.column], cfg.treatment, shown)
     typed, fails = schema.validate(schema.type_schema(cfg), frame)
     _raise_fatal(fails, cfg, shown)
     typed = _parse_dates(_convert_units(typed, cfg), cfg, shown)
@@ -175,6 +177,8 @@ def _normalise(frame: pd.DataFrame, cfg: DataConfig) -> pd.DataFrame:
         out[cfg.id_column] = schema.to_text(out[cfg.id_column])
     if cfg.site_column:
         out[cfg.site_column] = schema.to_text(out[cfg.site_column])
+    if cfg.treatment is not None:
+        out[cfg.treatment.column] = schema.to_text(out[cfg.treatment.column])
     return out
 
 
@@ -222,10 +226,12 @@ def _binary_targets(frame: pd.DataFrame, cfg: DataConfig) -> pd.DataFrame:
 
 
 def _output_columns(cfg: DataConfig) -> list[str]:
-    """id (if any), site, features, targets, then the other columns (for expressions)."""
+    """id (if any), site, treatment arm, features, targets, then the other columns (for
+    expressions)."""
     ids = [cfg.id_column] if cfg.id_column else []
     site = [cfg.site_column] if cfg.site_column else []
-    return [*ids, *site, *cfg.features, *cfg.targets, *cfg.columns]
+    arm = [cfg.treatment.column] if cfg.treatment else []
+    return [*ids, *site, *arm, *cfg.features, *cfg.targets, *cfg.columns]
 
 
 # -- reports ------------------------------------------------------------------------------
@@ -264,6 +270,10 @@ def run(params: Params, root: Path) -> dict[str, dict[str, Any]]:
     for cohort, info in manifest["cohorts"].items():
         raw = pd.read_parquet(paths.cohort_file(raw_dir, cohort))
         results[cohort] = clean_cohort(raw, cfg, info["source"])
+    if cfg.treatment is not None:  # before anything is written
+        dev = results["development"].frame
+        shown = manifest["cohorts"]["development"]["source"]
+        treatment.arm_counts(dev[cfg.treatment.column], cfg.treatment, shown)
 
     reports = {cohort: res.report for cohort, res in results.items()}
     exclusions = pd.DataFrame(

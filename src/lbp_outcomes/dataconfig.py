@@ -20,6 +20,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from lbp_outcomes.expressions import scopes
+from lbp_outcomes.treatment import Treatment
 
 # NumPy's legacy RandomState and scikit-learn's random_state take 0 <= seed < 2**32.
 MAX_SEED = 2**32 - 1
@@ -232,12 +233,33 @@ class SyntheticExternal(_Strict):
     outcome_shift: OutcomeShiftConfig = OutcomeShiftConfig()
 
 
+class TrialSettings(_Strict):
+    """The ``let_trial`` generator (docs/treatment.md): its development sites, and whether
+    the arms' effects differ between patients (``heterogeneity: false`` is the null
+    setting: the same average effects for everyone)."""
+
+    sites: list[str] = Field(min_length=1)
+    heterogeneity: bool = True
+
+
 class SyntheticSource(_Strict):
-    generator: Literal["let"] = "let"
+    """``let``: the LET cohort (one site, ``site``); ``let_trial``: the multi-arm trial,
+    configured under ``trial`` (its sites replace ``site``)."""
+
+    generator: Literal["let", "let_trial"] = "let"
     n: int = Field(gt=0)
     seed: int = Field(ge=0, le=MAX_SEED)
     site: str = "development"
     external: SyntheticExternal | None = None
+    trial: TrialSettings | None = None
+
+    @model_validator(mode="after")
+    def _trial(self) -> SyntheticSource:
+        if (self.generator == "let_trial") != (self.trial is not None):
+            raise ValueError("`trial` settings go with generator let_trial, and only with it")
+        if self.trial is not None and self.external and self.external.outcome_shift.enabled:
+            raise ValueError("external.outcome_shift is not supported by generator let_trial")
+        return self
 
     @model_validator(mode="after")
     def _external_seed(self) -> SyntheticSource:
@@ -410,6 +432,8 @@ class DataConfig(_Strict):
     subgroups: dict[str, Subgroup] = Field(default_factory=dict)
     cleaning: Cleaning = Cleaning()
     prediction: Prediction = Prediction()
+    # Which treatment each patient received (docs/treatment.md); None: no arms.
+    treatment: Treatment | None = None
 
     @model_validator(mode="after")
     def _names(self) -> DataConfig:
@@ -421,6 +445,7 @@ class DataConfig(_Strict):
             "columns": list(self.columns),
             "mcic": list(self.mcic),
             "derived": list(self.derived),
+            "treatment.column": [self.treatment.column] if self.treatment else [],
         }
         seen: dict[str, str] = {}
         for group, names in groups.items():

@@ -1,4 +1,5 @@
-"""The synthetic source: development and external cohorts from the LET generator."""
+"""The synthetic source: development and external cohorts from the LET generator, or the
+multi-arm trial built on it (with its counterfactual truth, :mod:`.truth`)."""
 
 from __future__ import annotations
 
@@ -72,3 +73,45 @@ def synthetic_cohorts(src: SyntheticSource) -> tuple[dict[str, pd.DataFrame], di
 
 def _rounded(scores: dict[str, float]) -> dict[str, float]:
     return {k: round(float(v), 4) for k, v in scores.items()}
+
+
+def trial_cohorts(
+    src: SyntheticSource,
+) -> tuple[dict[str, pd.DataFrame], dict[str, Any], dict[str, tuple[Any, dict[str, Any]]]]:
+    """The ``let_trial`` cohorts: frames, manifest, and per cohort (Trial, population truths)."""
+    from lbp_outcomes.cohort import trial, truth
+
+    settings = src.trial
+    assert settings is not None
+    plan = {"development": (src.n, src.seed, settings.sites, None, "TRIAL")}
+    if src.external is not None:
+        ext = src.external
+        case_mix, _ = _shifts(ext)
+        plan["external"] = (ext.n, src.seed + ext.seed_offset, [ext.site], case_mix, "TRIALX")
+    frames, truths = {}, {}
+    manifest: dict[str, Any] = {"cohorts": {}, "synthetic": {"generator": src.generator}}
+    for cohort, (n, seed, sites, case_mix, prefix) in plan.items():
+        made = trial.generate(
+            n,
+            seed,
+            sites=sites,
+            heterogeneity=settings.heterogeneity,
+            id_prefix=prefix,
+            case_mix=case_mix,
+        )
+        frames[cohort] = made.frame
+        population = truth.population_truths(made.expected, settings.heterogeneity, case_mix)
+        truths[cohort] = (made, population)
+        manifest["cohorts"][cohort] = {
+            "source": f"synthetic multi-arm trial (seed {seed}, sites {', '.join(sites)})",
+            "rows": n,
+        }
+        manifest["synthetic"][cohort] = {
+            "n": n,
+            "seed": seed,
+            "sites": sites,
+            "heterogeneity": settings.heterogeneity,
+        }
+    for frame in frames.values():
+        frame.insert(0, ROW, range(1, len(frame) + 1))
+    return frames, manifest, truths

@@ -22,11 +22,13 @@ ROW = "_row"  # 1-based data-row number in the source file (the header is not co
 
 
 def required_columns(cfg: DataConfig) -> list[str]:
-    """Columns a source file must have, in config order (derived targets are computed)."""
+    """Columns a source file must have, in config order (derived targets are computed);
+    the treatment column after the id and site."""
     columns = [cfg.id_column] if cfg.id_column else []
     if cfg.site_column:
         columns.append(cfg.site_column)
-    return columns + list(cfg.features) + cfg.read_targets + list(cfg.columns)
+    arm = [cfg.treatment.column] if cfg.treatment else []
+    return columns + arm + list(cfg.features) + cfg.read_targets + list(cfg.columns)
 
 
 def inside_project(root: Path, shown: str, key: str) -> Path:

@@ -328,6 +328,18 @@ def _sample_inputs(
     return pd.DataFrame({c: out[c] for c in INPUTS})
 
 
+def sample_inputs(
+    rng: np.random.Generator,
+    rng_fit: np.random.Generator,
+    n: int,
+    case_mix: CaseMixShift | None = None,
+) -> pd.DataFrame:
+    """The nine calibrated LET inputs (columns :data:`INPUTS`) of ``n`` patients, drawn
+    from ``rng`` (copula, marginals) and ``rng_fit`` (fit types); for other generators
+    built on the LET cohort (:mod:`lbp_outcomes.cohort.trial`)."""
+    return _sample_inputs(rng, rng_fit, n, _default_params(), case_mix)
+
+
 def _frequency_spec(case_mix: CaseMixShift) -> dict[str, Any]:
     pmf = {int(k): float(v) for k, v in case_mix.frequency.items()}
     lo, hi = VALID_RANGES["frequency"]
