@@ -80,6 +80,10 @@ def policy_outcome(found: list[Outcome], cfg: DataConfig, chosen: str | None) ->
     """The target that decides the recommended arm (settings.policy_target)."""
     by_name = {o.name: o for o in found}
     if chosen is not None:
+        if chosen not in by_name:
+            from lbp_outcomes.errors import UserError
+
+            raise UserError(f"effects.policy_target: {chosen!r} is not an analysed target")
         return by_name[chosen]
     first_mcic = next((n for n in cfg.mcic if n in by_name), None)
     return by_name[first_mcic or found[0].name]

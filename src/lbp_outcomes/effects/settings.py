@@ -46,6 +46,8 @@ class EffectsSettings(_Strict):
     # The target whose "better" decides the recommended arm; null: the first MCIC target
     # (success: higher is better), else the first target.
     policy_target: str | None = None
+    # The targets analysed (null: every target and MCIC target of the data config).
+    targets: list[str] | None = None
     forest: ForestSettings
     overlap: OverlapSettings
 

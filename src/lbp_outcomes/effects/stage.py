@@ -72,6 +72,11 @@ def evaluate(params: Params, root: Path) -> tuple[dict[str, Any], pd.DataFrame |
     settings, arms = params.effects, data.Arms.from_config(params.data)
     dev = load_cohort(root, params, arms, "development")
     outcomes = data.outcomes(params.data)
+    if settings.targets is not None:
+        unknown = sorted(set(settings.targets) - {o.name for o in outcomes})
+        if unknown:
+            raise UserError(f"effects.targets: {unknown} are not targets of the data config")
+        outcomes = [o for o in outcomes if o.name in settings.targets]
     chosen = data.policy_outcome(outcomes, params.data, settings.policy_target)
     fold = nuisance.make_folds(dev.arm, settings.folds, derive_seed(params.seed, "effects"))
     results = {

@@ -1,0 +1,171 @@
+"""Benchmark of the effects stage ("Which treatment, for whom"), on the synthetic trial.
+
+    .venv/bin/python bench/effects.py                 # about 30 min on 2 cores
+    .venv/bin/python bench/effects.py --null-seeds 5 --sizes 2000
+
+1. let_trial at the default seed through cohort, clean, features and effects: every arm's
+   average-effect CI against the true population effect (ate_covered), PEHE per target
+   (absolute and over the SD of the true effects), and the share of the oracle rule's
+   gain over the best single arm that the learned rule recovers (policy_gain_fraction).
+2. The null setting (let_trial_null: same average effects, no effect modifiers) over
+   --null-seeds seeds, effects on nrs_post and odi_post only: how often the heterogeneity
+   test rejects (null_rejections, on nrs_post, where the null is exact) and how often the
+   learned rule is claimed better than the best single arm (CI above zero).
+3. The effects stage's wall time and peak memory at each of --sizes patients.
+
+Runs in its own copy of the repository (bench/out/effects/), MLflow off; writes only the
+``effects`` section of bench/results.json and prints its table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from run import REPO, lbp, machine, measure, table, workspace
+
+BASE = ["tracking.enabled=false"]
+NULL_TARGETS = "effects.targets=[nrs_post,odi_post]"
+NULL_TEST = "nrs_post"  # the exact null (docs/treatment.md §4): effect_sd 0
+
+
+def effects_run(repo: Path, overrides: list[str]) -> tuple[Any, dict[str, Any]]:
+    """compose, cohort, clean, features, effects; returns (the effects stage's Measured,
+    effects.json)."""
+    measure(lbp("compose", *BASE, *overrides), repo)
+    for stage in ("cohort", "clean", "features"):
+        measure(lbp(stage), repo)
+    stage = measure(lbp("effects"), repo)
+    return stage, json.loads((repo / "reports/effects/effects.json").read_text())
+
+
+def truth_numbers(report: dict[str, Any]) -> dict[str, Any]:
+    targets = report["targets"]
+    covered = {
+        t: {a: v["covered"] for a, v in e["truth"]["ate"].items()} for t, e in targets.items()
+    }
+    policy = report["policy_target"]
+    return {
+        "ate_covered": covered,
+        "ate_covered_all": all(all(c.values()) for c in covered.values()),
+        "pehe": {
+            t: {
+                "abs": e["truth"]["pehe"]["abs"],
+                "fraction": e["truth"]["pehe"]["fraction"],
+                "true_sd": e["truth"]["pehe"]["true_sd"],
+            }
+            for t, e in targets.items()
+        },
+        "policy_target": policy,
+        "policy_gain_fraction": targets[policy]["truth"]["policy"]["gain_fraction"],
+        "policy": {
+            t: {
+                "truth": e["truth"]["policy"],
+                "estimated_gain_vs_best": e["policy"]["gain_vs_best_single_arm"],
+            }
+            for t, e in targets.items()
+        },
+        "heterogeneity": {t: e["heterogeneity"] for t, e in targets.items()},
+    }
+
+
+def null_runs(repo: Path, seeds: int) -> dict[str, Any]:
+    rejections = {"nrs_post": 0, "odi_post": 0}
+    claimed = 0
+    for seed in range(1, seeds + 1):
+        _, report = effects_run(
+            repo,
+            [
+                "data=let_trial_null",
+                f"seed={seed}",
+                NULL_TARGETS,
+                f"effects.policy_target={NULL_TEST}",
+            ],
+        )
+        for target in rejections:
+            rejections[target] += report["targets"][target]["heterogeneity"]["found"]
+        gain = report["targets"][NULL_TEST]["policy"]["gain_vs_best_single_arm"]
+        claimed += gain["ci_low"] > 0
+        print(
+            f"null seed {seed}: heterogeneity found "
+            f"{[t for t in rejections if report['targets'][t]['heterogeneity']['found']]}"
+        )
+    return {
+        "null_seeds": seeds,
+        "null_rejections": rejections[NULL_TEST],
+        "null_rejections_by_target": rejections,
+        "null_policy_claimed_better": claimed,
+    }
+
+
+def effects(out: Path, sizes: list[int], null_seeds: int) -> dict[str, Any]:
+    repo = workspace(out / "effects")
+    result: dict[str, Any] = {"stage": {}}
+    for n in sizes:
+        stage, report = effects_run(repo, ["data=let_trial", f"data.source.synthetic.n={n}"])
+        result["stage"][str(n)] = {
+            "seconds": round(stage.seconds, 1),
+            "peak_mb": round(stage.peak_mb),
+        }
+        if n == 2000:
+            result.update(truth_numbers(report))
+    result.update(null_runs(repo, null_seeds))
+    return result
+
+
+def render(res: dict[str, Any]) -> str:
+    rows = [
+        [
+            t,
+            ", ".join(f"{a}: {'yes' if c else 'NO'}" for a, c in cov.items()),
+            f"{res['pehe'][t]['abs']:.3f}",
+            "-" if res["pehe"][t]["fraction"] is None else f"{res['pehe'][t]['fraction']:.2f}",
+            _fraction(res["policy"][t]["truth"]["gain_fraction"]),
+        ]
+        for t, cov in res.get("ate_covered", {}).items()
+    ]
+    lines = [
+        "Effects (let_trial, default seed)",
+        table(["target", "true ATE in 95% CI", "PEHE", "PEHE / SD", "oracle gain recovered"], rows),
+    ]
+    lines.append(
+        f"null setting: heterogeneity test rejected in {res['null_rejections']} of "
+        f"{res['null_seeds']} seeds ({NULL_TEST}); rule claimed better than the best "
+        f"single arm in {res['null_policy_claimed_better']}"
+    )
+    lines += [
+        f"stage at {n} patients: {s['seconds']} s, peak {s['peak_mb']} MB"
+        for n, s in res["stage"].items()
+    ]
+    return "\n".join(lines)
+
+
+def _fraction(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="2000,20000")
+    parser.add_argument("--null-seeds", type=int, default=20)
+    parser.add_argument("--out", default=str(REPO / "bench" / "out"))
+    parser.add_argument("--results", default=str(REPO / "bench" / "results.json"))
+    args = parser.parse_args(argv)
+    res = effects(
+        Path(args.out).resolve(), [int(s) for s in args.sizes.split(",")], args.null_seeds
+    )
+    res["measured"] = machine()
+    path = Path(args.results)
+    results = json.loads(path.read_text()) if path.exists() else {}
+    results["effects"] = res
+    path.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    print(render(res))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
