@@ -30,6 +30,9 @@ def run(params: Params, root: Path) -> dict[str, Any]:
         report, patients = evaluate(params, root)
         if patients is not None:
             patients.to_parquet(folder / "patients.parquet", index=False)
+            from lbp_outcomes.effects import plots
+
+            plots.write(report, folder)
         write_json(folder / RESULTS.name, report)
         log(tracker, report, folder / RESULTS.name)
         _print(report)
