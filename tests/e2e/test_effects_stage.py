@@ -59,3 +59,22 @@ def test_effects_child_runs_in_mlflow(run):
     ids = set(pd.read_parquet(run.root / "data/features/development.parquet")["patient_id"])
     logged = json.dumps([*db.execute("select * from params"), *db.execute("select * from tags")])
     assert not any(str(i) in logged for i in list(ids)[:50])
+
+
+@pytest.mark.e2e
+def test_predict_gives_every_arm_and_a_recommendation(run, tmp_path):
+    patients = pd.read_parquet(run.root / "data/raw/development.parquet").head(3)
+    source = tmp_path / "patients.csv"
+    patients.drop(columns=["arm", "nrs_post", "odi_post"], errors="ignore").to_csv(
+        source, index=False
+    )
+    out = tmp_path / "out.csv"
+    sh(run.root, "lbp-outcomes", "predict", "--input", str(source), "--output", str(out))
+    table = pd.read_csv(out)
+    arms = run.json("reports/effects/effects.json")["arms"]
+    assert "recommended treatment" in table.columns
+    assert set(table["recommended treatment"]) <= set(arms.values())
+    for label in arms.values():
+        assert any(f"under {label}: predicted" in c for c in table.columns), label
+    basis = table["basis of recommendation"].iloc[0]
+    assert basis.startswith(("personalised", "best on average"))

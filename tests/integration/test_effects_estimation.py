@@ -80,6 +80,7 @@ def test_cohort_without_treatment_block_is_not_available(tmp_path):
     assert stage.evaluate(params, tmp_path) == (
         {"available": False, "reason": "the data config has no treatment block"},
         None,
+        None,
     )
     off = validate_params(compose(["data=let_trial", "effects=none"], REPO))
     assert stage.unavailable(off) == "effects are switched off (effects=none)"

@@ -37,6 +37,8 @@ class TargetResult:
     high: np.ndarray
     mu_ref: np.ndarray  # (m,) predicted outcome under the reference (out of fold)
     rule: np.ndarray  # (m,) recommended arm index by the learned rule
+    final: estimate.CateModel  # fitted on every patient, for new patients (predict)
+    reference_model: object  # outcome under the reference arm, fitted on its patients
 
 
 def analyse(
@@ -88,7 +90,14 @@ def analyse(
             rule,
             validate.best_single(scores.psi, f, outcome.better),
         )
-    return TargetResult(summary, rows, tau, low, high, scores.mu[:, 0], rule)
+    final = estimate.fit_cate(
+        X.to_numpy(float),
+        estimate.pseudo_outcomes(scores.psi),
+        settings,
+        derive_seed(s, "final"),
+    )
+    reference = nuisance.fit(family, outcome.kind, X[arm == 0], y[arm == 0], derive_seed(s, "ref"))
+    return TargetResult(summary, rows, tau, low, high, scores.mu[:, 0], rule, final, reference)
 
 
 def validation(

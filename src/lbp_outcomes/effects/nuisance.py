@@ -43,21 +43,35 @@ def make_folds(arm: np.ndarray, k: int, seed: int) -> np.ndarray:
     return fold
 
 
-def _fit_predict(family: FamilyConfig, kind: str, X, y, X_new, seed: int) -> np.ndarray:
-    """One nuisance fit of the project's family (its own preprocessing, fitted here)."""
+def fit(family: FamilyConfig, kind: str, X: pd.DataFrame, y: np.ndarray, seed: int):
+    """One outcome model of the project's family (its own preprocessing, fitted here);
+    a constant when a binary outcome has one class only among these patients."""
     import warnings
 
-    from lbp_outcomes.models.families import make_pipeline, predict
+    from sklearn.dummy import DummyRegressor
+
+    from lbp_outcomes.models.families import make_pipeline
     from lbp_outcomes.models.preprocess import FeatureSpec
 
-    spec = FeatureSpec(numeric=list(X.columns))
-    model = make_pipeline(family, kind, spec, seed)
+    if kind == "binary" and len(np.unique(y)) < 2:  # all successes (or none) here
+        return DummyRegressor(strategy="constant", constant=float(y[0])).fit(X, y)
+    model = make_pipeline(family, kind, FeatureSpec(numeric=list(X.columns)), seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # LightGBM's "no further splits" chatter
-        if kind == "binary" and len(np.unique(y)) < 2:  # all successes (or none) here
-            return np.full(len(X_new), float(y[0]))
-        model.fit(X, y)
-        return np.asarray(predict(model, X_new, kind), dtype=float)
+        return model.fit(X, y)
+
+
+def outcome_prediction(model, X: pd.DataFrame, kind: str) -> np.ndarray:
+    """Predicted outcome (binary: success probability), shape (n,)."""
+    from lbp_outcomes.models.families import predict
+
+    if kind == "binary" and hasattr(model, "predict_proba"):
+        return np.asarray(predict(model, X, kind), dtype=float)
+    return np.asarray(model.predict(X), dtype=float)
+
+
+def _fit_predict(family: FamilyConfig, kind: str, X, y, X_new, seed: int) -> np.ndarray:
+    return outcome_prediction(fit(family, kind, X, y, seed), X_new, kind)
 
 
 def propensities(

@@ -19,6 +19,7 @@ from lbp_outcomes.seeds import derive_seed
 
 OUT_DIR = paths.REPORTS / "effects"
 RESULTS = OUT_DIR / "effects.json"
+MODEL = OUT_DIR / "model.pkl"  # per target: forest + reference-arm model (predict reads it)
 
 
 def run(params: Params, root: Path) -> dict[str, Any]:
@@ -27,12 +28,15 @@ def run(params: Params, root: Path) -> dict[str, Any]:
     tracker = Tracker(params, root)
     with tracker.pipeline_run("effects", resume=read_parent_run(root)), Outputs() as out:
         folder = out.directory(root / OUT_DIR)
-        report, patients = evaluate(params, root)
+        report, patients, bundle = evaluate(params, root)
         if patients is not None:
             patients.to_parquet(folder / "patients.parquet", index=False)
             from lbp_outcomes.effects import plots
 
             plots.write(report, folder)
+            from lbp_outcomes.canonical import dump_pickle
+
+            dump_pickle(bundle, folder / MODEL.name)
         write_json(folder / RESULTS.name, report)
         log(tracker, report, folder / RESULTS.name)
         _print(report)
@@ -66,12 +70,13 @@ def load_cohort(root: Path, params: Params, arms: data.Arms, cohort: str) -> ana
     )
 
 
-def evaluate(params: Params, root: Path) -> tuple[dict[str, Any], pd.DataFrame | None]:
-    """effects.json's content and the per-patient table (None when not available)."""
+def evaluate(params: Params, root: Path) -> tuple[dict[str, Any], pd.DataFrame | None, Any]:
+    """effects.json's content, the per-patient table and the fitted models for predict
+    (both None when not available)."""
     reason = unavailable(params)
     if reason is not None:
         print(f"effects: {reason}; nothing to estimate")
-        return {"available": False, "reason": reason}, None
+        return {"available": False, "reason": reason}, None, None
     settings, arms = params.effects, data.Arms.from_config(params.data)
     dev = load_cohort(root, params, arms, "development")
     outcomes = data.outcomes(params.data)
@@ -99,7 +104,18 @@ def evaluate(params: Params, root: Path) -> tuple[dict[str, Any], pd.DataFrame |
         "recommendation": {"mode": mode, "best_on_average": best},
         "targets": {name: r.summary for name, r in results.items()},
     }
-    return report, patient_table(results, outcomes, chosen, arms, mode, best, len(dev.frame))
+    bundle = {
+        "arms": arms,
+        "columns": list(dev.X.columns),
+        "level": settings.ci_level,
+        "policy_target": chosen.name,
+        "mode": mode,
+        "best_on_average": best,
+        "outcomes": {o.name: o for o in outcomes},
+        "models": {n: (r.final, r.reference_model) for n, r in results.items()},
+    }
+    table = patient_table(results, outcomes, chosen, arms, mode, best, len(dev.frame))
+    return report, table, bundle
 
 
 def patient_table(
@@ -119,7 +135,8 @@ def patient_table(
             if o.kind == "binary":
                 col, lo, hi = (np.clip(v, 0, 1) for v in (col, lo, hi))
             table[f"{o.name}@{arm}"] = col
-            table[f"{o.name}@{arm}_low"], table[f"{o.name}@{arm}_high"] = lo, hi
+            if a:  # the reference's own prediction carries no effect interval
+                table[f"{o.name}@{arm}_low"], table[f"{o.name}@{arm}_high"] = lo, hi
     r = results[chosen.name]
     pick = np.full(n, arms.values.index(best))
     if mode == "personalised":
