@@ -62,6 +62,11 @@ def truth_numbers(report: dict[str, Any]) -> dict[str, Any]:
         },
         "policy_target": policy,
         "policy_gain_fraction": targets[policy]["truth"]["policy"]["gain_fraction"],
+        # the rule recommended (best on average when the heterogeneity test found nothing)
+        "recommendation": report["recommendation"]["mode"],
+        "policy_gain_fraction_deployed": (
+            targets[policy]["truth"].get("deployed_policy", {}).get("gain_fraction")
+        ),
         "policy": {
             t: {
                 "truth": e["truth"]["policy"],
@@ -113,7 +118,8 @@ def effects(out: Path, sizes: list[int], null_seeds: int) -> dict[str, Any]:
         }
         if n == 2000:
             result.update(truth_numbers(report))
-    result.update(null_runs(repo, null_seeds))
+    if null_seeds:
+        result.update(null_runs(repo, null_seeds))
     return result
 
 
@@ -161,7 +167,9 @@ def main(argv: list[str] | None = None) -> int:
     res["measured"] = machine()
     path = Path(args.results)
     results = json.loads(path.read_text()) if path.exists() else {}
-    results["effects"] = res
+    old = results.get("effects", {})  # a partial run keeps the parts it did not redo
+    results["effects"] = {**old, **res, "stage": {**old.get("stage", {}), **res["stage"]}}
+    res = results["effects"]
     path.write_text(json.dumps(results, indent=2, default=str) + "\n")
     print(render(res))
     return 0

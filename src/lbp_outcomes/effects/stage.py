@@ -104,6 +104,13 @@ def evaluate(params: Params, root: Path) -> tuple[dict[str, Any], pd.DataFrame |
         "recommendation": {"mode": mode, "best_on_average": best},
         "targets": {name: r.summary for name, r in results.items()},
     }
+    if dev.truth is not None:  # the rule actually recommended, against the truth
+        r = results[chosen.name]
+        pick = r.rule if mode == "personalised" else np.full(len(r.rows), arms.values.index(best))
+        expected = dev.truth.outcomes(chosen.name, arms.values)[r.rows]
+        report["targets"][chosen.name]["truth"]["deployed_policy"] = truth.policy(
+            pick, pick, expected, chosen.better
+        )
     bundle = {
         "arms": arms,
         "columns": list(dev.X.columns),
