@@ -107,20 +107,20 @@ def null_runs(repo: Path, seeds: int) -> dict[str, Any]:
     }
 
 
-def effects(out: Path, sizes: list[int], null_seeds: int) -> dict[str, Any]:
+def effects(out: Path, sizes: list[int], null_seeds: int, save) -> None:
+    """The three parts, the null setting first; ``save(part)`` after each, so a long run
+    that is stopped keeps what it measured."""
     repo = workspace(out / "effects")
-    result: dict[str, Any] = {"stage": {}}
+    if null_seeds:
+        save(null_runs(repo, null_seeds))
     for n in sizes:
         stage, report = effects_run(repo, ["data=let_trial", f"data.source.synthetic.n={n}"])
-        result["stage"][str(n)] = {
-            "seconds": round(stage.seconds, 1),
-            "peak_mb": round(stage.peak_mb),
+        part: dict[str, Any] = {
+            "stage": {str(n): {"seconds": round(stage.seconds, 1), "peak_mb": round(stage.peak_mb)}}
         }
         if n == 2000:
-            result.update(truth_numbers(report))
-    if null_seeds:
-        result.update(null_runs(repo, null_seeds))
-    return result
+            part.update(truth_numbers(report))
+        save(part)
 
 
 def render(res: dict[str, Any]) -> str:
@@ -138,11 +138,18 @@ def render(res: dict[str, Any]) -> str:
         "Effects (let_trial, default seed)",
         table(["target", "true ATE in 95% CI", "PEHE", "PEHE / SD", "oracle gain recovered"], rows),
     ]
-    lines.append(
-        f"null setting: heterogeneity test rejected in {res['null_rejections']} of "
-        f"{res['null_seeds']} seeds ({NULL_TEST}); rule claimed better than the best "
-        f"single arm in {res['null_policy_claimed_better']}"
-    )
+    if "recommendation" in res:
+        lines.append(
+            f"recommendation on {res['policy_target']}: {res['recommendation']}; oracle gain "
+            f"recovered by the learned rule {_fraction(res['policy_gain_fraction'])}, by the "
+            f"recommended rule {_fraction(res['policy_gain_fraction_deployed'])}"
+        )
+    if "null_seeds" in res:
+        lines.append(
+            f"null setting: heterogeneity test rejected in {res['null_rejections']} of "
+            f"{res['null_seeds']} seeds ({NULL_TEST}); rule claimed better than the best "
+            f"single arm in {res['null_policy_claimed_better']}"
+        )
     lines += [
         f"stage at {n} patients: {s['seconds']} s, peak {s['peak_mb']} MB"
         for n, s in res["stage"].items()
@@ -161,16 +168,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(REPO / "bench" / "out"))
     parser.add_argument("--results", default=str(REPO / "bench" / "results.json"))
     args = parser.parse_args(argv)
-    res = effects(
-        Path(args.out).resolve(), [int(s) for s in args.sizes.split(",")], args.null_seeds
-    )
-    res["measured"] = machine()
     path = Path(args.results)
-    results = json.loads(path.read_text()) if path.exists() else {}
-    old = results.get("effects", {})  # a partial run keeps the parts it did not redo
-    results["effects"] = {**old, **res, "stage": {**old.get("stage", {}), **res["stage"]}}
-    res = results["effects"]
-    path.write_text(json.dumps(results, indent=2, default=str) + "\n")
+
+    def save(part: dict[str, Any]) -> None:
+        """Merge ``part`` into the effects section (a partial run keeps the rest)."""
+        results = json.loads(path.read_text()) if path.exists() else {}
+        old = results.get("effects", {})
+        stage = {**old.get("stage", {}), **part.get("stage", {})}
+        results["effects"] = {**old, **part, "stage": stage, "measured": machine()}
+        path.write_text(json.dumps(results, indent=2, default=str) + "\n")
+
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    effects(Path(args.out).resolve(), sizes, args.null_seeds, save)
+    res = json.loads(path.read_text())["effects"]
     print(render(res))
     return 0
 
