@@ -55,14 +55,40 @@ def analyse(
     rows = np.flatnonzero(~np.isnan(y_all))
     X, arm, y, f = cohort.X.iloc[rows], cohort.arm[rows], y_all[rows], fold[rows]
     _, family = settings.family
-    level = settings.ci_level
     s = derive_seed(seed, "effects", outcome.name)
     scores = nuisance.dr_scores(
         X, arm, y, outcome.kind, arms, family, f, s, settings.overlap.min_propensity
     )
     diag = nuisance.check_overlap(scores.propensity, arms, cohort.where, settings.overlap)
-    effects = estimate.average_effects(scores.psi, arm, y, arms, level)
     tau, low, high = estimate.out_of_fold_effects(X, arm, y, outcome.kind, arms, settings, f, s)
+    summary, rule = _summary(cohort, outcome, arms, settings, s, rows, scores, arm, y, tau)
+    if overlap:
+        summary["overlap"] = diag
+    final = estimate.fit_cate(
+        X.to_numpy(float),
+        estimate.pseudo_outcomes(scores.psi),
+        settings,
+        derive_seed(s, "final"),
+    )
+    reference = nuisance.fit(family, outcome.kind, X[arm == 0], y[arm == 0], derive_seed(s, "ref"))
+    return TargetResult(summary, rows, tau, low, high, scores.mu[:, 0], rule, final, reference)
+
+
+def _summary(
+    cohort: Cohort,
+    outcome: Outcome,
+    arms: Arms,
+    settings: EffectsSettings,
+    s: int,
+    rows: np.ndarray,
+    scores: nuisance.Scores,
+    arm: np.ndarray,
+    y: np.ndarray,
+    tau: np.ndarray,
+) -> tuple[dict, np.ndarray]:
+    """Averages, validation, policy values and truth from scores and predicted effects."""
+    level, f = settings.ci_level, scores.fold
+    effects = estimate.average_effects(scores.psi, arm, y, arms, level)
     summary = {
         "label": outcome.label,
         "kind": outcome.kind,
@@ -74,30 +100,46 @@ def analyse(
         },
         **validation(scores.psi, tau, f, outcome.better, arms, settings, s),
     }
-    if overlap:
-        summary["overlap"] = diag
     pol = validate.policy(scores.psi, tau, f, outcome.better, level)
     rule = pol.pop("rule")
     summary["policy"] = pol
     if cohort.truth is not None:
+        best = validate.best_single(scores.psi, f, outcome.better)
         summary["truth"] = against_truth(
-            cohort.truth,
-            outcome,
-            arms,
-            effects,
-            tau,
-            rows,
-            rule,
-            validate.best_single(scores.psi, f, outcome.better),
+            cohort.truth, outcome, arms, effects, tau, rows, rule, best
         )
-    final = estimate.fit_cate(
-        X.to_numpy(float),
-        estimate.pseudo_outcomes(scores.psi),
-        settings,
-        derive_seed(s, "final"),
+    return summary, rule
+
+
+def analyse_external(
+    cohort: Cohort,
+    outcome: Outcome,
+    arms: Arms,
+    settings: EffectsSettings,
+    seed: int,
+    final: estimate.CateModel,
+) -> dict:
+    """The development model's per-patient effects judged in the external cohort: its
+    own AIPW scores (nuisances cross-fitted within it), the same tests and policy values,
+    and the truth when synthetic. Needs every arm with 2 patients per fold."""
+    y_all = cohort.frame[outcome.name].to_numpy(float)
+    rows = np.flatnonzero(~np.isnan(y_all))
+    X, arm, y = cohort.X.iloc[rows], cohort.arm[rows], y_all[rows]
+    need = 2 * settings.folds
+    if np.bincount(arm, minlength=len(arms.values)).min() < need:
+        return {
+            "available": False,
+            "reason": f"some arm has fewer than {need} external patients with this outcome",
+        }
+    s = derive_seed(seed, "effects-external", outcome.name)
+    fold = nuisance.make_folds(arm, settings.folds, s)
+    _, family = settings.family
+    scores = nuisance.dr_scores(
+        X, arm, y, outcome.kind, arms, family, fold, s, settings.overlap.min_propensity
     )
-    reference = nuisance.fit(family, outcome.kind, X[arm == 0], y[arm == 0], derive_seed(s, "ref"))
-    return TargetResult(summary, rows, tau, low, high, scores.mu[:, 0], rule, final, reference)
+    tau, _, _ = final.effects(X.to_numpy(float), settings.ci_level)
+    summary, _ = _summary(cohort, outcome, arms, settings, s, rows, scores, arm, y, tau)
+    return {"available": True, **summary}
 
 
 def validation(

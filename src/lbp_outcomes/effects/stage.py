@@ -90,6 +90,13 @@ def evaluate(params: Params, root: Path) -> tuple[dict[str, Any], pd.DataFrame |
     results = {
         o.name: analysis.analyse(dev, o, arms, settings, params.seed, fold) for o in outcomes
     }
+    ext_file = paths.cohort_file(root / paths.FEATURES, "external")
+    if ext_file.is_file():  # the development models, judged in the external cohort
+        ext = load_cohort(root, params, arms, "external")
+        for o in outcomes:
+            results[o.name].summary["external"] = analysis.analyse_external(
+                ext, o, arms, settings, params.seed, results[o.name].final
+            )
     mode, best = analysis.deployed_rule(results[chosen.name], chosen.better, arms)
     report = {
         "available": True,

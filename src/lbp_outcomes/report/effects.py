@@ -8,8 +8,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from lbp_outcomes.report import effects_checks as checks
 from lbp_outcomes.report.context import Context
-from lbp_outcomes.report.document import Bullets, Note, Paragraph, Section, Table, interval, num
+from lbp_outcomes.report.document import (
+    Bullets,
+    Note,
+    Paragraph,
+    Section,
+    Table,
+    interval,
+    num,
+)
 
 RESULTS = "effects/effects.json"
 
@@ -45,19 +54,13 @@ def section(ctx: Context) -> Section | None:
     out.add(*_verdicts(res, labels))
     out.add(_averages(res, labels))
     out.subsections.append(_validation(ctx, res, labels))
+    external = checks.external(res)
+    if external is not None:
+        out.subsections.append(external)
     if any("truth" in e for e in res["targets"].values()):
-        out.subsections.append(_truth(res))
-    out.subsections.append(_limits(res))
+        out.subsections.append(checks.truth(res))
+    out.subsections.append(checks.limits(res))
     return out
-
-
-def p_text(p: float) -> str:
-    return "p < 0.001" if p < 0.001 else f"p = {num(p, 3)}"
-
-
-def digits(kind: str) -> int:
-    """Decimals: probabilities get three, scores two."""
-    return 3 if kind == "binary" else 2
 
 
 def _verdicts(res: dict[str, Any], labels: dict[str, str]) -> list[Any]:
@@ -67,12 +70,12 @@ def _verdicts(res: dict[str, Any], labels: dict[str, str]) -> list[Any]:
         if het["found"]:
             text = (
                 f"{e['label']}: the predicted differences between patients are real "
-                f"(heterogeneity test {p_text(het['p_value'])})."
+                f"(heterogeneity test {checks.p_text(het['p_value'])})."
             )
         else:
             text = (
                 f"{e['label']}: no evidence that the best treatment differs between "
-                f"patients (heterogeneity test {p_text(het['p_value'])})."
+                f"patients (heterogeneity test {checks.p_text(het['p_value'])})."
             )
         items.append(text)
     rec = res["recommendation"]
@@ -96,7 +99,7 @@ def _averages(res: dict[str, Any], labels: dict[str, str]) -> Table:
     for e in res["targets"].values():
         rows.append([e["label"], "", "", ""])
         classes.append("group")
-        d = digits(e["kind"])
+        d = checks.digits(e["kind"])
         for arm, a in e["arms"].items():
             dr, diff = a["dr"], a["difference"]
             rows.append(
@@ -128,7 +131,11 @@ def _validation(ctx: Context, res: dict[str, Any], labels: dict[str, str]) -> Se
                     interval(s["estimate"], s["ci_low"], s["ci_high"], 2, landmarks=(0, 1)),
                     num(v["blp"]["p_value"], 3),
                     interval(
-                        a["estimate"], a["ci_low"], a["ci_high"], digits(e["kind"]), landmarks=(0,)
+                        a["estimate"],
+                        a["ci_low"],
+                        a["ci_high"],
+                        checks.digits(e["kind"]),
+                        landmarks=(0,),
                     ),
                 ]
             )
@@ -149,7 +156,7 @@ def _validation(ctx: Context, res: dict[str, Any], labels: dict[str, str]) -> Se
     )
     target = res["policy_target"]
     e = res["targets"][target]
-    sub.add(_policy(e, digits(e["kind"])))
+    sub.add(_policy(e, checks.digits(e["kind"])))
     slug = ctx_slug(target)
     sub.add(
         ctx.figure(
@@ -201,65 +208,3 @@ def _policy(e: dict[str, Any], d: int) -> Table:
         rows,
         notes=["A gain whose CI includes 0 is no evidence that personalising helps."],
     )
-
-
-def _truth(res: dict[str, Any]) -> Section:
-    sub = Section("effects-truth", "Against the simulator's truth")
-    rows = []
-    for e in res["targets"].values():
-        t = e["truth"]
-        covered = sum(c["covered"] for c in t["ate"].values())
-        pol = t["policy"]
-        rows.append(
-            [
-                e["label"],
-                f"{covered} of {len(t['ate'])}",
-                num(t["pehe"]["abs"], 3),
-                num(t["pehe"]["fraction"], 2),
-                num(pol["gain_fraction"], 2),
-                num(pol["regret"], 3),
-            ]
-        )
-    sub.add(
-        Paragraph(
-            "Synthetic data only: every patient's expected outcome under every arm is known. "
-            "PEHE: root mean squared error of the per-patient effects (and over the SD of the true "
-            "effects: 1 is no better than giving everyone the average effect). Oracle gain "
-            "recovered: the learned rule's true gain over the best single arm as a share of the "
-            "best possible rule's; regret: the outcome lost against that best possible rule."
-        )
-    )
-    sub.add(
-        Table(
-            "Estimates against the truth",
-            [
-                "Outcome",
-                "True average effect in 95% CI",
-                "PEHE",
-                "PEHE / SD",
-                "Oracle gain recovered",
-                "Regret",
-            ],
-            rows,
-        )
-    )
-    return sub
-
-
-def _limits(res: dict[str, Any]) -> Section:
-    sub = Section("effects-limits", "Limits")
-    items = [
-        "Randomised allocation makes the average effects unbiased by design; with "
-        "observational data they rest on no unmeasured confounding and on overlap "
-        "(the stage refuses cohorts where too many patients had almost no chance of an arm)."
-        if res["assignment"] == "randomized"
-        else "Observational data: the effects assume every confounder is among the features, "
-        f"and overlap (share of patients with a poor propensity: "
-        f"{num(next(iter(res['targets'].values())).get('overlap', {}).get('share_below_threshold'), 3)}).",
-        "Patients without the outcome are left out of that outcome's analysis (complete cases).",
-        "Per-patient intervals are pointwise: about 1 in 20 patients' true effects lie "
-        "outside theirs; the heterogeneity test is the guard against acting on noise.",
-        "A trial powered for average effects is rarely large enough to find who benefits "
-        "most; a null heterogeneity test is not proof that everyone responds alike.",
-    ]
-    return sub.add(Bullets(items))
