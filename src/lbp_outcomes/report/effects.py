@@ -129,7 +129,7 @@ def _validation(ctx: Context, res: dict[str, Any], labels: dict[str, str]) -> Se
                 [
                     f"{e['label']}: {labels[arm]}",
                     interval(s["estimate"], s["ci_low"], s["ci_high"], 2, landmarks=(0, 1)),
-                    num(v["blp"]["p_value"], 3),
+                    checks.p_text(v["blp"]["p_value"]).removeprefix("p = "),
                     interval(
                         a["estimate"],
                         a["ci_low"],
