@@ -17,7 +17,6 @@ from lbp_outcomes.report.document import (
     Section,
     Table,
     interval,
-    num,
 )
 
 RESULTS = "effects/effects.json"
