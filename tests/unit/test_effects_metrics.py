@@ -115,3 +115,19 @@ def test_arm_codes_and_truth_effects():
     expected = pd.DataFrame({"y@ref": [1.0, 2.0], "y@b": [1.5, 1.0], "y@c": [0.0, 2.0]})
     t = truth.Truth(expected, {})
     assert t.effects("y", ARMS.values).tolist() == [[0.5, -1.0], [-1.0, 0.0]]
+
+
+def test_poor_overlap_is_refused_with_one_line():
+    from lbp_outcomes.effects.nuisance import check_overlap
+    from lbp_outcomes.effects.settings import OverlapSettings
+    from lbp_outcomes.errors import UserError
+
+    settings = OverlapSettings(min_propensity=0.05, max_share=0.1)
+    e = np.tile([0.5, 0.3, 0.2], (10, 1))
+    observational = Arms("arm", ["ref", "b", "c"], ["Ref", "B", "C"], False, None)
+    assert check_overlap(e, observational, "f.parquet", settings)["share_below_threshold"] == 0
+    e[:2] = [0.97, 0.02, 0.01]  # 2 of 10 patients almost never get b or c
+    with pytest.raises(UserError, match=r"f.parquet: column 'arm': poor overlap: 2 of 10"):
+        check_overlap(e, observational, "f.parquet", settings)
+    # randomised: the same numbers are reported, never refused
+    assert check_overlap(e, ARMS, "f.parquet", settings)["share_below_threshold"] == 0.2
