@@ -143,10 +143,10 @@ def arm_counts(arms: pd.Series, treatment: Treatment, shown: str) -> dict[str, i
         )
     small = [(arm, n) for arm, n in counts.items() if n < treatment.min_per_arm]
     if small:
-        text = ", ".join(f"{arm!r} {n}" for arm, n in small)
+        text = ", ".join(f"{arm!r} ({plural(n, 'patient')})" for arm, n in small)
         raise UserError(
             f"{shown}: column {treatment.column!r} (treatment.column): too few patients in "
-            f"arm{'s' if len(small) > 1 else ''} {text}, fewer than "
-            f"treatment.min_per_arm={treatment.min_per_arm}"
+            f"arm{'s' if len(small) > 1 else ''} {text}; treatment.min_per_arm is "
+            f"{treatment.min_per_arm}"
         )
     return counts

@@ -12,6 +12,7 @@ import pytest
 
 from conftest import small_config, toy_cohort
 from lbp_outcomes.cli import main
+from lbp_outcomes.cohort import truth
 from lbp_outcomes.config import load_params
 
 ARMS = [{"value": 0, "label": "Usual care"}, {"value": 1, "label": "Exercise"}]
@@ -104,7 +105,7 @@ def test_too_few_patients_in_an_arm(good, capsys):
     code, err = run(good, capsys, "cohort", "clean")
     assert code == 2
     line = one_line(err)
-    assert "too few patients in arm '0' 20" in line and "treatment.min_per_arm=25" in line
+    assert "too few patients in arm '0' (20 patients); treatment.min_per_arm is 25" in line
     assert "'arm'" in line and "data/source/small.csv" in line
     assert_unchanged(good, before)
 
@@ -181,6 +182,14 @@ def test_synthetic_trial_writes_its_truth(project, capsys):
     assert "nrs_mcic@indiv_exercise_cbt" in potential.columns
     population = json.loads((project.root / files["population"]).read_text())
     assert population["reference"] == "usual_physio"
+    read = truth.load(project.root, "external")  # the typed reader gives the same truths
+    assert read.population.model_dump(mode="json") == population
+    assert len(read.expected) == 100 and list(read.expected.columns) == list(potential.columns)
     features = pd.read_parquet(project.root / "data/features/development.parquet")
     assert set(features["arm"]) == set(population["arms"])
     assert features["patient_id"].tolist() == potential["patient_id"].tolist()
+    # same config, same bytes: rerunning the cohort stage rewrites identical files
+    raw = sorted(p for p in (project.root / "data/raw").rglob("*") if p.is_file())
+    before = {p: p.read_bytes() for p in raw}
+    assert run(project, capsys, "cohort")[0] == 0
+    assert {p: p.read_bytes() for p in raw} == before

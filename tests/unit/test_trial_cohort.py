@@ -69,7 +69,11 @@ def test_heterogeneous_setting_keeps_the_average_effects(null_population):
         assert summary["nrs_post"]["effect_sd"][arm] >= 0.0
     assert summary["nrs_post"]["effect_sd"]["sensorimotor"] < 2e-6  # no modifier (RESOLVE)
     assert summary["nrs_post"]["effect_sd"]["let_traction"] > 0.3
-    assert summary["nrs_post"]["optimal_value"] < summary["nrs_post"]["best_single_arm_value"]
+    # personalisation is worth something here: a quarter point of pain on average, with
+    # traction the best arm for about a fifth of patients (docs/treatment.md, section 5)
+    gain = summary["nrs_post"]["best_single_arm_value"] - summary["nrs_post"]["optimal_value"]
+    assert 0.15 < gain < 0.35
+    assert 0.15 < summary["nrs_post"]["optimal_share"]["let_traction"] < 0.3
 
 
 def test_documented_modifiers_have_their_sign():
@@ -99,13 +103,13 @@ def test_observed_outcomes_are_the_potential_outcomes_of_the_allocated_arm(het):
 
 def test_sample_truths_are_the_means_of_the_expected_outcomes(het):
     pop = truth.population_truths(het.expected, True, None)
-    sample = pop["targets"]["nrs_post"]["sample"]
+    sample = pop.targets["nrs_post"].sample
     diff = het.expected["nrs_post@sensorimotor"] - het.expected[f"nrs_post@{REF}"]
-    assert sample["ate"]["sensorimotor"] == pytest.approx(diff.mean(), abs=1e-6)
+    assert sample.ate["sensorimotor"] == pytest.approx(diff.mean(), abs=1e-6)
     realised = het.potential["nrs_post@sensorimotor"] - het.potential[f"nrs_post@{REF}"]
     assert realised.mean() == pytest.approx(diff.mean(), abs=0.2)  # 600 patients
-    assert pop["targets"]["nrs_mcic"]["better"] == "higher"
-    assert sum(sample["optimal_share"].values()) == pytest.approx(1.0, abs=1e-5)
+    assert pop.targets["nrs_mcic"].better == "higher"
+    assert sum(sample.optimal_share.values()) == pytest.approx(1.0, abs=1e-5)
 
 
 def test_randomisation_is_balanced_within_site(het):
