@@ -42,7 +42,7 @@ def trial(n: int, seed: int, heterogeneous: bool) -> analysis.Cohort:
     ate = {"b": float(effect_b.mean()), "c": -0.3}  # the sample's, for this check
     t = truth.Truth(
         pd.DataFrame(expected, columns=["y@ref", "y@b", "y@c"]),
-        {"targets": {"y": {"population": {"ate": ate}}}},
+        {"y": ate},
     )
     return analysis.Cohort(X, arm, X.assign(y=y), t, "simulated")
 

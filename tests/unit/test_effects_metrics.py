@@ -113,7 +113,7 @@ def test_pehe_and_true_policy_by_hand():
 def test_arm_codes_and_truth_effects():
     assert ARMS.codes(pd.Series(["b", "ref", "x"])).tolist() == [1, 0, -1]
     expected = pd.DataFrame({"y@ref": [1.0, 2.0], "y@b": [1.5, 1.0], "y@c": [0.0, 2.0]})
-    t = truth.Truth(expected, {})
+    t = truth.Truth(expected, {"y": {}})
     assert t.effects("y", ARMS.values).tolist() == [[0.5, -1.0], [-1.0, 0.0]]
 
 

@@ -8,7 +8,6 @@ oracle rule (regret, and the share of the oracle's gain it recovers).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,10 +23,11 @@ TRUTH = Path("data/raw/truth")
 @dataclass(frozen=True)
 class Truth:
     """Expected outcomes E[Y(a) | x] per patient (rows aligned with the cohort frame)
-    and the population summary (population.json)."""
+    and the true average effects per target and arm (population.json's ``population``:
+    the super-population a trial's CI is about)."""
 
     expected: pd.DataFrame  # columns "<target>@<arm>"
-    population: dict
+    ate: dict[str, dict[str, float]]  # target -> arm -> E[Y(a) - Y(reference)]
 
     def effects(self, target: str, arms: list[str]) -> np.ndarray:
         """True per-patient effects of arms[1:] vs arms[0]: (n, K-1)."""
@@ -40,22 +40,25 @@ class Truth:
 
 
 def load(root: Path, cohort: str, ids: pd.Series | None) -> Truth | None:
-    """The cohort's truth, rows matched to ``ids`` (the id column after cleaning, which
-    may have dropped patients; None: same rows in the same order); None if absent."""
-    folder = root / TRUTH / cohort
-    if not (folder / "expected_outcomes.csv").is_file():
+    """The cohort's truth (the generator's typed reader, lbp_outcomes.cohort.truth), rows
+    matched to ``ids`` (the id column after cleaning, which may have dropped patients;
+    None: same rows in the same order); None when the cohort has no truth files."""
+    from lbp_outcomes.cohort import truth as generated
+
+    if not (root / TRUTH / cohort / "population.json").is_file():
         return None
-    expected = pd.read_csv(folder / "expected_outcomes.csv")
+    found = generated.load(root, cohort)
+    expected = found.expected
     if ids is not None and "patient_id" in expected:
         keyed = expected.set_index(expected["patient_id"].astype(str))
         expected = keyed.loc[ids.astype(str).to_numpy()].reset_index(drop=True)
-    population = json.loads((folder / "population.json").read_text(encoding="utf-8"))
-    return Truth(expected, population)
+    ate = {t: dict(v.population.ate) for t, v in found.population.targets.items()}
+    return Truth(expected, ate)
 
 
 def ate_coverage(effects: list[ArmEffect], truth: Truth, target: str) -> dict:
     """Per arm: the true population ATE, and whether the AIPW 95% CI holds it."""
-    ate = truth.population["targets"][target]["population"]["ate"]
+    ate = truth.ate[target]
     return {
         e.arm: {
             "true": float(ate[e.arm]),
