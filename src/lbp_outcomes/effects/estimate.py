@@ -97,10 +97,15 @@ class CateModel:
 
 
 def fit_cate(X: np.ndarray, pseudo: np.ndarray, settings: EffectsSettings, seed: int) -> CateModel:
-    """Forest of ``pseudo`` (n, K-1) DR effect scores on ``X`` (n, p)."""
+    """Forest (or linear model, ``effects.final``) of ``pseudo`` (n, K-1) DR effect scores
+    on ``X`` (n, p)."""
     from econml.grf import RegressionForest
 
     medians = Medians.fit(np.asarray(X, float))
+    if settings.final == "linear":
+        from lbp_outcomes.effects.linear import LinearFinal
+
+        return CateModel(LinearFinal().fit(medians.apply(np.asarray(X, float)), pseudo), medians)
     forest = RegressionForest(
         n_estimators=settings.forest.n_estimators,
         min_samples_leaf=settings.forest.min_samples_leaf,

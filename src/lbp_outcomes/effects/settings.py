@@ -48,6 +48,10 @@ class EffectsSettings(_Strict):
     policy_target: str | None = None
     # The targets analysed (null: every target and MCIC target of the data config).
     targets: list[str] | None = None
+    # The DR-learner's final stage: "forest" (honest causal forest, any shape of effect)
+    # or "linear" (OLS per arm, robust CIs: effects linear in the modifiers, steps for
+    # categories; less variance on trial-sized cohorts).
+    final: Literal["forest", "linear"] = "linear"
     forest: ForestSettings
     overlap: OverlapSettings
 

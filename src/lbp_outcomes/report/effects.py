@@ -20,6 +20,11 @@ from lbp_outcomes.report.document import (
 )
 
 RESULTS = "effects/effects.json"
+FINAL = {
+    "forest": "an honest causal forest",
+    "linear": "a linear model per treatment (effects linear in the baseline features, a "
+    "step for each category)",
+}
 
 
 def _load(ctx: Context) -> dict[str, Any] | None:
@@ -39,14 +44,15 @@ def section(ctx: Context) -> Section | None:
         why = (res or {}).get("reason", f"reports/{RESULTS} is missing (run the effects stage)")
         return out.add(Note(f"No treatment comparison: {why}."))
     labels, ref = res["arms"], res["arms"][res["reference"]]
+    final = res.get("final", "forest")
     out.add(
         Paragraph(
             f"Each treatment is compared with {ref} ({res['assignment']} allocation, "
             f"{res['n']} patients). Average effects are doubly robust (AIPW: an outcome model "
             f"per arm, {res['learner']}, and the allocation probabilities, cross-fitted in "
             f"{res['folds']} folds), shown beside the plain difference of arm means. "
-            "Per-patient effects come from a DR-learner whose final stage is an honest causal "
-            "forest; every check below uses predictions for patients the model was not fitted on. "
+            f"Per-patient effects come from a DR-learner whose final stage is {FINAL[final]}; "
+            "every check below uses predictions for patients the model was not fitted on. "
             "Yes/no outcomes are differences in the probability of success."
         )
     )
