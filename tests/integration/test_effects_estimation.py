@@ -18,11 +18,12 @@ from lbp_outcomes.effects.settings import EffectsSettings
 ARMS = Arms("arm", ["ref", "b", "c"], ["Ref", "B", "C"], True, [1 / 3] * 3)
 
 
-def settings() -> EffectsSettings:
+def settings(final: str = "linear") -> EffectsSettings:
     raw = yaml.safe_load((REPO / "conf/effects/dr.yaml").read_text())
     raw.pop("defaults")
     family = yaml.safe_load((REPO / "conf/model/lightgbm.yaml").read_text())
     family["lightgbm"]["params"]["n_estimators"] = 60
+    raw["final"] = final
     raw.update(
         nuisance=family, folds=3, n_boot=20, forest={"n_estimators": 40, "min_samples_leaf": 20}
     )
@@ -47,8 +48,8 @@ def trial(n: int, seed: int, heterogeneous: bool) -> analysis.Cohort:
     return analysis.Cohort(X, arm, X.assign(y=y), t, "simulated")
 
 
-def analyse(cohort: analysis.Cohort) -> dict:
-    s = settings()
+def analyse(cohort: analysis.Cohort, final: str = "linear") -> dict:
+    s = settings(final)
     fold = nuisance.make_folds(cohort.arm, s.folds, 1)
     outcome = Outcome("y", "y", "regression", "lower")
     return analysis.analyse(cohort, outcome, ARMS, s, 7, fold).summary
@@ -63,8 +64,9 @@ def test_null_setting_finds_no_heterogeneity(seed):
     assert out["truth"]["pehe"]["fraction"] is None  # true effects do not vary
 
 
-def test_real_heterogeneity_is_found_and_acted_on():
-    out = analyse(trial(600, 5, heterogeneous=True))
+@pytest.mark.parametrize("final", ["linear", "forest"])
+def test_real_heterogeneity_is_found_and_acted_on(final):
+    out = analyse(trial(600, 5, heterogeneous=True), final)
     assert out["heterogeneity"]["found"]
     assert out["validation"]["b"]["blp"]["slope"]["ci_low"] > 0
     assert out["policy"]["gain_vs_best_single_arm"]["ci_low"] > 0

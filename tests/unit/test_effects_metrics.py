@@ -131,3 +131,18 @@ def test_poor_overlap_is_refused_with_one_line():
         check_overlap(e, observational, "f.parquet", settings)
     # randomised: the same numbers are reported, never refused
     assert check_overlap(e, ARMS, "f.parquet", settings)["share_below_threshold"] == 0.2
+
+
+def test_linear_final_stage_recovers_slopes_and_steps():
+    from lbp_outcomes.effects.linear import LinearFinal
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=60)
+    level = np.tile([0.0, 1.0, 2.0], 20)  # a 3-level category: indicator columns
+    X = np.column_stack([x, level])
+    effect = 1.0 + 2.0 * (x - x.mean()) / x.std() + 3.0 * (level == 2)
+    model = LinearFinal().fit(X, effect[:, None])
+    new = np.array([[x.mean(), 0.0], [x.mean(), 2.0]])
+    assert model.predict(new)[:, 0] == pytest.approx([1.0, 4.0])
+    low, high = model.predict_interval(new, alpha=0.05)
+    assert (high - low).max() < 1e-6  # exact fit: no residual, no width
