@@ -24,7 +24,8 @@ SMALL = [
 def run(tmp_path_factory) -> PipelineRun:
     root = copy_repo(tmp_path_factory.mktemp("effects") / "repo")
     overrides = ["data=let_trial", *PIPELINE_FAST, *SMALL]
-    done = sh(root, "dvc", "exp", "run", *[a for o in overrides for a in ("-S", o)])
+    sets = [a for o in overrides for a in ("-S", o)]
+    done = sh(root, "dvc", "exp", "run", *sets, timeout=2400)  # every stage, on 2 cores
     return PipelineRun(root, done.stdout + done.stderr)
 
 
