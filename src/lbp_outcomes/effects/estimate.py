@@ -2,9 +2,11 @@
 
 The per-patient model is the DR-learner (Kennedy 2023): the cross-fitted AIPW effect
 scores of every arm (:mod:`.nuisance`, the project's model family as nuisance learner) are
-regressed on the effect modifiers by one honest multi-output generalized random forest
-(EconML ``grf.RegressionForest``, the final stage of EconML's ``ForestDRLearner``), so
-every patient's effect comes with an interval (bootstrap of little bags). One forest for
+regressed on the effect modifiers by a linear model per arm (``effects.final: linear``,
+:mod:`.linear`, robust CIs) or one honest multi-output generalized random forest
+(``forest``: EconML ``grf.RegressionForest``, the final stage of EconML's
+``ForestDRLearner``, intervals from the bootstrap of little bags), so every patient's
+effect comes with an interval. One forest for
 all arms (not one per arm, as ForestDRLearner fits) and nuisances fitted once per fold
 keep the stage to seconds per target. EconML is imported here only (~2 s).
 """
