@@ -158,6 +158,8 @@ def effects(out: Path, sizes: list[int], null_seeds: int, save) -> None:
         }
         if n == 2000:
             part.update(truth_numbers(report))
+        else:  # the same truth numbers at other sizes, in their own entry
+            part[f"truth_at_{n}"] = truth_numbers(report)
         save(part)
 
 
