@@ -193,6 +193,10 @@ PIPELINE_FAST = [
     "external.recalibration.repeats=5",
     "explain.max_rows=40",
     "explain.background_rows=20",
+    # the effects stage (cohorts with a treatment block): fewer folds, trees, resamples
+    "effects.folds=3",
+    "effects.forest.n_estimators=40",
+    "effects.n_boot=20",
 ]
 
 COMMITTER = "lbp-outcomes tests"  # git identity of the commits tests make (DVC makes some)

@@ -27,6 +27,7 @@ STAGES = {
     "external": "lbp_outcomes.external",
     "explain": "lbp_outcomes.explain",
     "summary": "lbp_outcomes.summary",
+    "effects": "lbp_outcomes.effects",
     "report": "lbp_outcomes.report",
 }
 

@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from lbp_outcomes.dataconfig import MAX_SEED, DataConfig, Reference
+from lbp_outcomes.effects.settings import EffectsSettings
 from lbp_outcomes.errors import UserError, format_validation_error
 
 PARAMS_FILE = "params.yaml"
@@ -248,6 +249,8 @@ class Params(_Strict):
     report: ReportConfig
     executor: ExecutorConfig = ExecutorConfig()
     tracking: TrackingConfig
+    # Per-patient treatment effects (conf/effects/); None: the stage writes "not available".
+    effects: EffectsSettings | None = None
 
     @model_validator(mode="after")
     def _sizes(self) -> Params:

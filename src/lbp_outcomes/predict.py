@@ -301,6 +301,9 @@ def main(args, root: Path) -> int:
         champions.trained_on(cfg),
         params.conformal.level,
     )
+    from lbp_outcomes.effects.predict import add_to
+
+    add_to(result, patients, params, root)  # per arm, for cohorts with a treatment block
     text = {"csv": to_csv, "json": to_json, "text": to_text}[fmt](result)
     for line in summary_lines(result):
         print(line, file=sys.stderr)

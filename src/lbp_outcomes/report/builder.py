@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from lbp_outcomes.config import Params
-from lbp_outcomes.report import clinical, sections, tripod
+from lbp_outcomes.report import clinical, effects, sections, tripod
 from lbp_outcomes.report.context import Context
 from lbp_outcomes.report.document import KeyValues, Note, Report, Section
 from lbp_outcomes.report.inputs import Inputs
@@ -28,6 +28,9 @@ def build(params: Params, inputs: Inputs) -> Report:
     usefulness = clinical.section(ctx)
     if usefulness is not None:
         body.append(usefulness)
+    treatments = effects.section(ctx)  # cohorts with a treatment block only
+    if treatments is not None:
+        body.append(treatments)
     body.append(sections.explanations(ctx))
     limitations = sections.limitations(ctx)
     present = {"top"} | _ids([*body, limitations])
