@@ -254,6 +254,9 @@ class Params(_Strict):
 
     @model_validator(mode="after")
     def _sizes(self) -> Params:
+        if self.effects is not None and self.effects.nuisance:
+            # the nuisance learner is a model family: checked now, not mid-stage
+            FamilyConfig.model_validate(next(iter(self.effects.nuisance.values())))
         synthetic = self.data.source.synthetic
         if synthetic is not None:
             fold_limits(self, synthetic.n, f"data.source.synthetic.n={synthetic.n} patients")

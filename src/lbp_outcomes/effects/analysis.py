@@ -54,7 +54,7 @@ def analyse(
     y_all = cohort.frame[outcome.name].to_numpy(float)
     rows = np.flatnonzero(~np.isnan(y_all))
     X, arm, y, f = cohort.X.iloc[rows], cohort.arm[rows], y_all[rows], fold[rows]
-    _, family = settings.family
+    _, family = nuisance.family(settings)
     s = derive_seed(seed, "effects", outcome.name)
     scores = nuisance.dr_scores(
         X, arm, y, outcome.kind, arms, family, f, s, settings.overlap.min_propensity
@@ -133,7 +133,7 @@ def analyse_external(
         }
     s = derive_seed(seed, "effects-external", outcome.name)
     fold = nuisance.make_folds(arm, settings.folds, s)
-    _, family = settings.family
+    _, family = nuisance.family(settings)
     scores = nuisance.dr_scores(
         X, arm, y, outcome.kind, arms, family, fold, s, settings.overlap.min_propensity
     )

@@ -140,10 +140,11 @@ def out_of_fold_effects(
     fold f, AIPW scores of the other folds are cross-fitted among those folds only, and
     the forest fitted on them predicts fold f. Returns (tau, low, high), each (n, K-1):
     what validation and the truth comparison use."""
+    from lbp_outcomes.effects import nuisance
     from lbp_outcomes.effects.nuisance import dr_scores
     from lbp_outcomes.seeds import derive_seed
 
-    _, family = settings.family
+    _, family = nuisance.family(settings)
     n, k1 = len(y), len(arms.values) - 1
     tau, low, high = (np.zeros((n, k1)) for _ in range(3))
     for f in np.unique(fold):

@@ -17,7 +17,7 @@ import pandas as pd
 
 from lbp_outcomes.config import FamilyConfig
 from lbp_outcomes.effects.data import Arms
-from lbp_outcomes.effects.settings import OverlapSettings
+from lbp_outcomes.effects.settings import EffectsSettings, OverlapSettings
 from lbp_outcomes.errors import UserError
 from lbp_outcomes.seeds import derive_seed
 
@@ -30,6 +30,13 @@ class Scores:
     mu: np.ndarray  # (n, K) predicted outcome under each arm, from the other folds
     propensity: np.ndarray  # (n, K) P(arm | x) used in the scores
     fold: np.ndarray  # (n,) the fold each patient was held out in
+
+
+def family(settings: EffectsSettings) -> tuple[str, FamilyConfig]:
+    """(name, validated config) of the nuisance model family (``effects.nuisance``; the
+    config is validated when params.yaml is read: lbp_outcomes.config.Params)."""
+    name, spec = next(iter(settings.nuisance.items()))
+    return name, FamilyConfig.model_validate(spec)
 
 
 def make_folds(arm: np.ndarray, k: int, seed: int) -> np.ndarray:

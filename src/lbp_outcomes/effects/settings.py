@@ -59,18 +59,7 @@ class EffectsSettings(_Strict):
     def _one_learner(self) -> EffectsSettings:
         if self.enabled and len(self.nuisance) != 1:
             raise ValueError("`nuisance` needs exactly one model family (conf/model/<name>)")
-        if self.nuisance:
-            self.family  # noqa: B018 -- validates it as a model family now, not mid-stage
         return self
-
-    @property
-    def family(self):  # -> tuple[str, FamilyConfig]
-        """(name, validated FamilyConfig) of the nuisance model family. config.py imports
-        this module, so FamilyConfig is imported here, not at the top."""
-        from lbp_outcomes.config import FamilyConfig
-
-        name, spec = next(iter(self.nuisance.items()))
-        return name, FamilyConfig.model_validate(spec)
 
 
 Better = Literal["higher", "lower"]

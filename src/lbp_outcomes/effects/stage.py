@@ -104,7 +104,7 @@ def evaluate(params: Params, root: Path) -> tuple[dict[str, Any], pd.DataFrame |
         "reference": arms.values[0],
         "assignment": "randomized" if arms.randomized else "observational",
         "arms": dict(zip(arms.values, arms.labels, strict=True)),
-        "learner": settings.family[0],
+        "learner": nuisance.family(settings)[0],
         "final": settings.final,
         "folds": settings.folds,
         "ci_level": settings.ci_level,
