@@ -301,7 +301,7 @@ def _train(
     tracker.log_dataset(example, "development", rows=len(frame))
 
     labels = {f: params.model[f].label or f for f in families}
-    figures = _figures(tmp, datasets, oof, cfg, manifest, labels, summaries)
+    figures = _figures(tmp, datasets, oof, manifest, labels, summaries)
     clinical_dir = tmp / "clinical"
     clinical.write(
         clinical.evaluate(
@@ -426,7 +426,6 @@ def _figures(
     folder: Path,
     datasets: list[TargetData],
     oof: pd.DataFrame,
-    cfg: DataConfig,
     manifest: dict,
     labels: dict[str, str],
     summaries: dict[str, dict[str, Any]],
@@ -436,8 +435,9 @@ def _figures(
     out: dict[str, Path] = {}
     for data in datasets:
         part = oof[oof["target"] == data.name]
-        label = cfg.label(data.name)
-        unit = _unit(cfg, data.name)
+        # Targets go by name: display labels and units are the report's (data config
+        # `display:`), so that a relabel does not retrain.
+        label = unit = data.name
         champion = manifest["targets"][data.name]["champion"]
         if data.task == "regression":
             title = f"{label}: out-of-fold predictions (mean over CV repeats)"
@@ -462,11 +462,6 @@ def _figures(
                 curves, title, folder / f"{paths.slug(data.name)}.png", label, labels, champion
             )
     return out
-
-
-def _unit(cfg: DataConfig, target: str) -> str:
-    spec = cfg.targets.get(target)
-    return f"({spec.unit})" if spec is not None and spec.unit else ""
 
 
 def _log_runs(

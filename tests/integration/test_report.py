@@ -56,7 +56,7 @@ REFERENCE = {
 FULL = {
     "source.external_sites": ["B"],
     "reference": REFERENCE,
-    "targets.pain_post.unit": "NRS 0-10",
+    "display.pain_post.unit": "NRS 0-10",
 }
 
 SECTIONS_WITH_EXTERNAL = [
