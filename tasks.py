@@ -56,9 +56,12 @@ def setup() -> None:
         print(f"creating {VENV}", flush=True)
         venv.create(VENV, with_pip=True)
     pip = [BIN / "python", "-m", "pip", "--disable-pip-version-check"]
-    _run(*pip, "install", "--quiet", "-r", LOCK)
-    # The lock already holds every dependency (and setuptools); install only our package.
+    # The lock pins every dependency (and setuptools) exactly: no resolver run (--no-deps),
+    # and no byte-compiling of every module up front (--no-compile: Python compiles what is
+    # imported, once); `pip check` then proves the lock complete and consistent.
+    _run(*pip, "install", "--quiet", "--no-deps", "--no-compile", "-r", LOCK)
     _run(*pip, "install", "--quiet", "--no-deps", "--no-build-isolation", "-e", ".")
+    _run(*pip, "check")
     STAMP.write_text(want + "\n")
 
 
