@@ -306,3 +306,22 @@ def store_runs(project: Project) -> list[Any]:
     client = mlflow.MlflowClient(f"sqlite:///{db}")
     experiments = client.search_experiments()
     return client.search_runs([e.experiment_id for e in experiments]) if experiments else []
+
+
+# -- training (tests/integration/test_train.py, test_train_controls.py) ------------------------
+TRAIN_FAST = ["cv.folds=3", "cv.repeats=1", "tuning.n_trials=2", "tuning.inner_folds=2"]
+ALL_FAMILIES = {"random_forest", "xgboost", "lightgbm", "mlp", "linear"}
+
+
+def train_toy(project: Project, frame, overrides=TRAIN_FAST, tracking=False, data=None) -> dict:
+    """cohort, clean, features and train in-process on ``frame``; the cv.json it wrote."""
+    import json
+
+    from lbp_outcomes.cli import main
+
+    project.root.joinpath("data/source").mkdir(parents=True, exist_ok=True)
+    frame.to_csv(project.root / "data/source/small.csv", index=False)
+    write_params(project, pipeline_params(data or small_config(), overrides, tracking))
+    for stage in ("cohort", "clean", "features", "train"):
+        assert main(["-C", str(project.root), stage]) == 0, stage
+    return json.loads((project.root / "reports/metrics/cv.json").read_text())
