@@ -22,6 +22,9 @@ one table per benchmark and writes everything measured to bench/results.json
    local joblib executor), from ``lbp-outcomes time-cv``.
 5. concurrent: 4 experiments queued and run at once (`dvc exp run --run-all -j 4`, no
    tuning), all logging to one sqlite MLflow store: wall time, lock errors, run statuses.
+6. noop and ratio (bench/dvc_overhead.py, only when named: `--only noop,ratio`): DVC's own
+   overhead on a small configuration, the no-op `dvc repro`/`dvc status` against an
+   earlier commit (`--against`), and pipeline vs bare CV as the median of `--runs` runs.
 """
 
 from __future__ import annotations
