@@ -56,9 +56,12 @@ def setup() -> None:
         print(f"creating {VENV}", flush=True)
         venv.create(VENV, with_pip=True)
     pip = [BIN / "python", "-m", "pip", "--disable-pip-version-check"]
-    _run(*pip, "install", "--quiet", "-r", LOCK)
-    # The lock already holds every dependency (and setuptools); install only our package.
+    # The lock pins every dependency (and setuptools) exactly: no resolver run (--no-deps),
+    # and no byte-compiling of every module up front (--no-compile: Python compiles what is
+    # imported, once); `pip check` then proves the lock complete and consistent.
+    _run(*pip, "install", "--quiet", "--no-deps", "--no-compile", "-r", LOCK)
     _run(*pip, "install", "--quiet", "--no-deps", "--no-build-isolation", "-e", ".")
+    _run(*pip, "check")
     STAMP.write_text(want + "\n")
 
 
@@ -86,7 +89,9 @@ def _test(args: list[str], env: dict[str, str]) -> int:
     # Two pytest-xdist workers (one per core), a test file per worker at a time, so that
     # module fixtures (a trained toy project) are built once; `-n 0` runs in one process.
     parallel = [] if any(a == "-n" or a.startswith("-n") for a in args) else XDIST
-    cmd = [str(BIN / "python"), "-m", "pytest", *parallel, *args]
+    # the slowest tests, in every CI log: where the next minute of CI time is
+    durations = [] if any(a.startswith("--durations") for a in args) else ["--durations=25"]
+    cmd = [str(BIN / "python"), "-m", "pytest", *parallel, *durations, *args]
     print("+", " ".join(cmd), flush=True)
     code = subprocess.run(cmd, cwd=ROOT, env=env).returncode
     if code == NO_TESTS_COLLECTED:

@@ -22,6 +22,9 @@ one table per benchmark and writes everything measured to bench/results.json
    local joblib executor), from ``lbp-outcomes time-cv``.
 5. concurrent: 4 experiments queued and run at once (`dvc exp run --run-all -j 4`, no
    tuning), all logging to one sqlite MLflow store: wall time, lock errors, run statuses.
+6. noop and ratio (bench/dvc_overhead.py, only when named: `--only noop,ratio`): DVC's own
+   overhead on a small configuration, the no-op `dvc repro`/`dvc status` against an
+   earlier commit (`--against`), and pipeline vs bare CV as the median of `--runs` runs.
 """
 
 from __future__ import annotations
@@ -53,6 +56,8 @@ GOALS = {
     "scale_time_ratio": 12.0,  # time(1M) / time(100k), at most
     "scale_peak_gb": 4.0,  # at 1M, at most
 }
+# DVC's own overhead on a small configuration (bench/dvc_overhead.py): `--only noop,ratio`.
+DVC_OVERHEAD = ("noop", "ratio")
 SCALE_OVERRIDES = [
     "model=[xgboost,lightgbm]",
     "tuning=none",
@@ -573,6 +578,10 @@ def render(results: dict[str, Any]) -> str:
                 ],
             )
         )
+    if any(k in results for k in DVC_OVERHEAD):
+        import dvc_overhead
+
+        parts += dvc_overhead.render(results, table, ok, GOALS)
     return "\n".join(parts)
 
 
@@ -609,12 +618,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--render", action="store_true", help="only print the tables of the results file"
     )
+    parser.add_argument("--against", default="HEAD~1", help="noop: the commit to compare with")
+    parser.add_argument("--runs", type=int, default=4, help="ratio: runs of each side")
     args = parser.parse_args(argv)
     if args.render:
         print(render(json.loads(Path(args.results).read_text())))
         return 0
     wanted = [w.strip() for w in args.only.split(",") if w.strip()]
-    unknown = set(wanted) - {"overhead", "accuracy", "scale", "dask", "concurrent"}
+    unknown = set(wanted) - {"overhead", "accuracy", "scale", "dask", "concurrent", *DVC_OVERHEAD}
     if unknown:
         parser.error(f"--only: unknown benchmark(s) {sorted(unknown)}")
     out = Path(args.out).resolve()
@@ -637,6 +648,14 @@ def main(argv: list[str] | None = None) -> int:
         results["dask"] = {**dask(out, base), "measured": machine()}
     if "concurrent" in wanted:
         results["concurrent"] = {**concurrent(out), "measured": machine()}
+    if "noop" in wanted:
+        import dvc_overhead
+
+        results["noop"] = {**dvc_overhead.noop(out, args.against), "measured": machine()}
+    if "ratio" in wanted:
+        import dvc_overhead
+
+        results["ratio"] = {**dvc_overhead.ratio(out, args.runs), "measured": machine()}
     path.write_text(json.dumps(results, indent=2, default=str) + "\n")
     print()
     print(render(results))

@@ -5,7 +5,8 @@ sees it: the experiment's runs table, and one child run's page with its params.
 
 Run it in a project that has run the pipeline at least once (tracking on). It starts
 `lbp-outcomes ui` on 127.0.0.1, waits until it answers, opens the experiment through its
-saved view (?viewStateShareKey=lbp-outcomes: child runs with metric columns) and the
+saved view (?viewStateShareKey=lbp-outcomes: child runs with metric columns), its plain
+URL http://127.0.0.1:<port>/ (redirected to that view), and the
 champion child run of the first target, writes one PNG per page, prints how many
 params that child run carries, and stops the UI it started. Chromium: /usr/bin/chromium
 (or $CHROMIUM), flags --headless --no-sandbox --disable-gpu --disable-background-networking.
@@ -57,17 +58,19 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="reports/screenshots")
     parser.add_argument("--port", type=int, default=5055)
+    parser.add_argument("--root", type=Path, default=ROOT, help="the project (default: this)")
     args = parser.parse_args(argv)
+    root = args.root.resolve()
     chromium = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-    out = (ROOT / args.out).resolve()
+    out = (root / args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
 
     from lbp_outcomes.config import load_params
     from lbp_outcomes.tracking import WORKFLOW, _client, ensure_experiment, runs_url
 
-    params = load_params(ROOT)
-    experiment = ensure_experiment(params.tracking, ROOT)
-    client = _client(params.tracking, ROOT)
+    params = load_params(root)
+    experiment = ensure_experiment(params.tracking, root)
+    client = _client(params.tracking, root)
     children = client.search_runs(
         [experiment], "tags.champion = 'true'", order_by=["attributes.start_time DESC"]
     )
@@ -78,7 +81,7 @@ def main(argv: list[str]) -> int:
     base = f"http://127.0.0.1:{args.port}"
     ui = subprocess.Popen(
         ["lbp-outcomes", "ui", "--port", str(args.port)],
-        cwd=ROOT,
+        cwd=root,
         start_new_session=True,  # its own process group: stopped below, with its workers
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -86,7 +89,10 @@ def main(argv: list[str]) -> int:
     try:
         seconds = wait_until_up(f"{base}/health", ui)
         print(f"MLflow UI answered after {seconds:.1f} s")
-        # The first click: the experiment as the experiment list links it.
+        # The plain URL, as a first-time user opens it: the server redirects it to the runs
+        # table in model-training mode (src/lbp_outcomes/mlflow_app.py), not the GenAI view.
+        screenshot(f"{base}/", out / "mlflow_home.png", chromium)
+        # The experiment as the experiment list links it.
         screenshot(f"{base}/#/experiments/{experiment}", out / "mlflow_experiment.png", chromium)
         screenshot(runs_url(base, experiment), out / "mlflow_runs.png", chromium)
         screenshot(

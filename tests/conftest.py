@@ -269,3 +269,63 @@ def example_run(tmp_path_factory):
         return cache[name]
 
     return run
+
+
+# -- faults (tests/e2e/test_faults.py, tests/integration/test_faults_inprocess.py) ---------------
+FAULT_OVERRIDES = [
+    "cv.folds=3",
+    "cv.repeats=2",
+    "tuning.n_trials=3",
+    "tuning.inner_folds=2",
+    "model=[xgboost,linear]",
+]
+
+
+def fault_project(root: Path, overrides: list[str] = FAULT_OVERRIDES, n_jobs: int = 2) -> Project:
+    """A toy project (150 patients, MLflow on) run up to the features stage, its MLflow
+    store created up front, so a test's own reads never race a stage's first open."""
+    from lbp_outcomes.cli import main
+    from lbp_outcomes.config import load_params
+    from lbp_outcomes.tracking import ensure_experiment
+
+    project = Project(root)
+    project.root.joinpath("data/source").mkdir(parents=True)
+    toy_cohort(n=150, seed=21).to_csv(project.root / "data/source/small.csv", index=False)
+    params = pipeline_params(small_config(), overrides, tracking=True)
+    params["executor"]["n_jobs"] = n_jobs
+    write_params(project, params)
+    for stage in ("cohort", "clean", "features"):
+        assert main(["-C", str(project.root), stage]) == 0
+    ensure_experiment(load_params(project.root).tracking, project.root)
+    return project
+
+
+def store_runs(project: Project) -> list[Any]:
+    """Every MLflow run in the project's store (none when there is no store yet)."""
+    import mlflow
+
+    db = project.root / "mlruns/mlflow.db"
+    if not db.exists():
+        return []
+    client = mlflow.MlflowClient(f"sqlite:///{db}")
+    experiments = client.search_experiments()
+    return client.search_runs([e.experiment_id for e in experiments]) if experiments else []
+
+
+# -- training (tests/integration/test_train.py, test_train_controls.py) ------------------------
+TRAIN_FAST = ["cv.folds=3", "cv.repeats=1", "tuning.n_trials=2", "tuning.inner_folds=2"]
+ALL_FAMILIES = {"random_forest", "xgboost", "lightgbm", "catboost", "mlp", "linear", "ensemble"}
+
+
+def train_toy(project: Project, frame, overrides=TRAIN_FAST, tracking=False, data=None) -> dict:
+    """cohort, clean, features and train in-process on ``frame``; the cv.json it wrote."""
+    import json
+
+    from lbp_outcomes.cli import main
+
+    project.root.joinpath("data/source").mkdir(parents=True, exist_ok=True)
+    frame.to_csv(project.root / "data/source/small.csv", index=False)
+    write_params(project, pipeline_params(data or small_config(), overrides, tracking))
+    for stage in ("cohort", "clean", "features", "train"):
+        assert main(["-C", str(project.root), stage]) == 0, stage
+    return json.loads((project.root / "reports/metrics/cv.json").read_text())

@@ -66,7 +66,7 @@ def evaluate(
     out = Clinical({}, {}, {"settings": subgroups.settings(), "targets": {}})
     for item in items:
         binary = item.task == "binary"
-        label = cfg.label(item.target)
+        label = item.target  # display text is the report's (data config `display:`)
         champ = item.table[item.table["family"] == item.champion].sort_values("row")
         curves = {}
         for family, part in item.table.groupby("family", sort=False):

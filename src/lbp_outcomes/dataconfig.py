@@ -52,9 +52,6 @@ class Column(_Strict):
 
     range: tuple[float, float] | None = None
     integer: bool = False
-    unit: str = ""
-    label: str = ""
-    description: str = ""
     convert: Conversion | None = None
     # What a value outside `range` (or a category outside `values`) does to its row:
     # "error" stops cleaning, "drop" excludes the row and counts it in the cleaning report.
@@ -171,7 +168,6 @@ class Mcic(_Strict):
     outcome: str
     min_improvement: float = Field(gt=0)
     direction: Literal["decrease", "increase"]
-    label: str = ""
 
 
 class Derived(_Strict):
@@ -187,8 +183,6 @@ class Derived(_Strict):
     options: dict[str, Any] = Field(default_factory=dict)
     type: Literal["numeric", "categorical", "ordinal"] = "numeric"
     values: list[Any] | None = None
-    unit: str = ""
-    label: str = ""
 
     @model_validator(mode="after")
     def _one_way(self) -> Derived:
@@ -398,7 +392,6 @@ class Subgroup(_Strict):
     cut starts a band: ``[50, 65]`` gives < 50, 50 to < 65, >= 65)."""
 
     cuts: list[float] | None = Field(default=None, min_length=1)
-    label: str = ""
 
     @field_validator("cuts")
     @classmethod
@@ -406,6 +399,38 @@ class Subgroup(_Strict):
         if value is not None and any(b <= a for a, b in zip(value, value[1:], strict=False)):
             raise ValueError(f"cuts must increase: {value}")
         return value
+
+
+class Display(_Strict):
+    """How the report (and predict's output) names one column: display text only. Kept apart
+    from the modelling keys so that a relabel reruns only the report stage: no other stage
+    reads it (dvc.yaml lists each stage's keys; tests/unit/test_display.py checks the code)."""
+
+    label: str = ""  # "Pain after treatment"; empty: the column name
+    unit: str = ""  # "NRS 0-10": shown after the label and in metric headers
+    description: str = ""
+
+
+#: Sections of a data config whose entries held display text before `display:` existed.
+DISPLAY_KEYS = ("label", "unit", "description")
+COLUMN_GROUPS = ("features", "targets", "columns", "mcic", "derived", "subgroups")
+
+
+def _display_inline(data: Any) -> None:
+    """Refuse the old layout (label/unit/description inside a column's entry) with one line
+    that says where they go now."""
+    if not isinstance(data, dict):
+        return
+    for group in COLUMN_GROUPS:
+        entries = data.get(group)
+        for name, spec in (entries or {}).items() if isinstance(entries, dict) else ():
+            found = [k for k in DISPLAY_KEYS if isinstance(spec, dict) and k in spec]
+            if found:
+                raise ValueError(
+                    f"{group}.{name}: {'/'.join(found)} moved to the `display:` section "
+                    f"(display: {{{name}: {{label: ..., unit: ...}}}}) so that a relabel "
+                    "reruns only the report; see README, Bring your own cohort"
+                )
 
 
 class Cleaning(_Strict):
@@ -434,9 +459,17 @@ class DataConfig(_Strict):
     derived: dict[str, Derived] = Field(default_factory=dict)
     subgroups: dict[str, Subgroup] = Field(default_factory=dict)
     cleaning: Cleaning = Cleaning()
-    prediction: Prediction = Prediction()
     # Which treatment each patient received (docs/treatment.md); None: no arms.
     treatment: Treatment | None = None
+    # -- display text: read by the report and predict's output only ---------------------
+    prediction: Prediction = Prediction()
+    display: dict[str, Display] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_layout(cls, data: Any) -> Any:
+        _display_inline(data)
+        return data
 
     @model_validator(mode="after")
     def _names(self) -> DataConfig:
@@ -474,6 +507,12 @@ class DataConfig(_Strict):
                     )
             if self.targets[m.outcome].kind != "regression":
                 raise ValueError(f"mcic.{name}.outcome: {m.outcome!r} must be a regression target")
+        unknown = set(self.display) - set(seen)
+        if unknown:
+            raise ValueError(
+                f"display: {', '.join(sorted(unknown))} is not a declared column "
+                f"({', '.join(seen)})"
+            )
         known = set(self.features) | set(self.derived)
         for name, d in self.derived.items():
             for column in d.args.values():
@@ -532,10 +571,15 @@ class DataConfig(_Strict):
         return {**self.features, **self.derived}
 
     def label(self, column: str) -> str:
-        """Human-readable name with unit, for tables and plots."""
-        spec = (self.features | self.targets | self.derived | self.mcic).get(column)
-        if spec is None:
+        """Human-readable name with unit, for the report and predict's output (``display``)."""
+        shown = self.display.get(column)
+        if shown is None:
             return column
-        text = spec.label or column
-        unit = getattr(spec, "unit", "")
+        text = shown.label or column
+        unit = shown.unit
         return f"{text} ({unit})" if unit and unit not in text else text
+
+    def unit(self, column: str) -> str:
+        """A column's unit from ``display`` ("" when none is given)."""
+        shown = self.display.get(column)
+        return shown.unit if shown is not None else ""

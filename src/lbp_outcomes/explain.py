@@ -2,7 +2,8 @@
 
 Inputs: models/manifest.json and models/<target>/<champion>.joblib (train stage),
 data/features/development.parquet (features stage), params.explain, params.seed and
-params.data (labels, derived features) and params.reference (the published results). Output: one folder,
+params.data (features, derived features) and params.reference (the published results).
+Output: one folder,
 reports/shap/, replaced as a whole:
 
 - importance.json: per target, the champion family, the explainer, the unit of the SHAP
@@ -613,9 +614,9 @@ def _sample(n: int, size: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
 
 
-def _outcome_unit(cfg: DataConfig, target: str) -> str:
-    spec = cfg.targets.get(target)
-    return spec.unit if spec is not None and spec.unit else "outcome units"
+# A regression target's SHAP values are in its unit; the unit is display text (data config
+# `display:`), read by the report only, so that a relabel does not rerun this stage.
+OUTCOME_UNITS = "outcome units"
 
 
 def explain_target(
@@ -654,7 +655,7 @@ def explain_target(
         spec,
         kind,
         derive_seed(params.seed, "permutation", target),
-        _outcome_unit(params.data, target),
+        OUTCOME_UNITS,
     )
     return attribution, family
 
@@ -729,12 +730,12 @@ def _figures(
     """<target>_bar.png and <target>_beeswarm.png for every explained target."""
     cfg = params.data
     columns = FeatureSpec.from_config(cfg).columns
-    labels = [cfg.label(c) for c in columns]
+    labels = list(columns)  # by name: display labels are the report's
     for target, attribution in attributions.items():
         entry = report[target]
         family = entry["family"]
         family_label = (params.model[family].label if family in params.model else "") or family
-        outcome = cfg.label(target)
+        outcome = target
         caption = unit_caption(attribution.unit, manifest.targets[target].task, outcome)
         title = _wrap(
             f"{outcome}: SHAP values of the {family_label} champion, in {attribution.unit}"
@@ -765,7 +766,6 @@ def _tables(report: dict[str, Any], cfg: DataConfig) -> pd.DataFrame:
         {
             "target": target,
             "feature": feature,
-            "label": cfg.label(feature),
             "mean_abs_shap": entry["features"][feature],
             "rank": rank,
             "shap_unit": entry["shap_unit"],

@@ -253,15 +253,14 @@ def evaluate(params: Params, root: Path, manifest: Manifest, dev: pd.DataFrame, 
     return report, frame
 
 
-def _figures(
-    folder: Path, report: dict, preds: pd.DataFrame, cfg: DataConfig, labels: dict[str, str]
-) -> None:
-    """Calibration per target (``labels``: display name per family) and the case mix."""
+def _figures(folder: Path, report: dict, preds: pd.DataFrame, labels: dict[str, str]) -> None:
+    """Calibration per target (``labels``: display name per family) and the case mix.
+    Targets and columns go by name: their display labels are the report's."""
     for target, entry in report["targets"].items():
         part = preds[preds["target"] == target] if len(preds) else preds
         if part.empty:
             continue
-        label = cfg.label(target)
+        label = target
         if entry["task"] == "binary":
             curves = {
                 f: plots.calibration_curve_data(g["observed"], g["predicted"])
@@ -286,7 +285,7 @@ def _figures(
             )
     plots.smd_bars(
         report["case_mix"]["smd"],
-        {c: cfg.label(c) for c in report["case_mix"]["smd"]},
+        {c: c for c in report["case_mix"]["smd"]},
         "Case mix: external vs development (standardised mean difference)",
         folder / "case_mix.png",
     )
@@ -313,7 +312,7 @@ def run(params: Params, root: Path) -> dict[str, Any]:
             if len(preds):
                 preds.to_parquet(out_dir / "predictions.parquet", index=False)
             labels = {f: spec.label or f for f, spec in params.model.items()}
-            _figures(Path(tmp), report, preds, params.data, labels)
+            _figures(Path(tmp), report, preds, labels)
             clinical.write(
                 clinical.evaluate(
                     clinical.external_items(preds, report, ext),

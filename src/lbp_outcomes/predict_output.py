@@ -71,8 +71,9 @@ def outcome(target: str, cfg: DataConfig, model: ModelInfo) -> Outcome:
     kind = cfg.target_kind(target)
     spec = cfg.targets.get(target)
     bounds = tuple(float(v) for v in spec.range) if spec is not None and spec.range else None
-    unit = spec.unit if spec is not None else ""
-    return Outcome(target, kind, cfg.label(target), unit, bounds, _digits(bounds), model)
+    return Outcome(
+        target, kind, cfg.label(target), cfg.unit(target), bounds, _digits(bounds), model
+    )
 
 
 def _digits(bounds: tuple[float, float] | None) -> int:

@@ -78,7 +78,8 @@ def groupings(frame: pd.DataFrame, cfg: DataConfig) -> list[Grouping]:
     named = []
     if cfg.site_column and cfg.site_column in frame.columns:
         named.append((cfg.site_column, "Site", None))
-    named += [(name, sub.label or cfg.label(name), sub.cuts) for name, sub in cfg.subgroups.items()]
+    # The column name: the report shows its display label (a relabel reruns only the report).
+    named += [(name, name, sub.cuts) for name, sub in cfg.subgroups.items()]
     for name, label, cuts in named:
         if cuts is not None:
             labels = band_labels(cuts)

@@ -643,6 +643,12 @@ def runs_url(base: str, experiment_id: str) -> str:
     return f"{base}/#/experiments/{experiment_id}/runs?{WORKFLOW}&viewStateShareKey={SHARED_VIEW}"
 
 
+def home_path(experiment_id: str) -> str:
+    """Where the UI's plain URL redirects (src/lbp_outcomes/mlflow_app.py): the runs table.
+    The query before the ``#`` tells the redirect apart from a bare ``GET /``."""
+    return f"/?{WORKFLOW}" + runs_url("", experiment_id)[1:]
+
+
 def serve_ui(root: Path, host: str = "127.0.0.1", port: int = 5000) -> int:
     """Start the MLflow UI on this project's store (loopback only unless told otherwise)."""
     from lbp_outcomes.config import load_params
@@ -662,6 +668,8 @@ def serve_ui(root: Path, host: str = "127.0.0.1", port: int = 5000) -> int:
         str(port),
         "--workers",
         "1",  # one user on a laptop: one worker starts fast and leaves the cores free
+        "--app-name",
+        "lbp-outcomes",  # the plain URL opens the runs table, not the GenAI view
     ]
     if host not in {"127.0.0.1", "localhost", "::1"}:
         print(
@@ -670,7 +678,8 @@ def serve_ui(root: Path, host: str = "127.0.0.1", port: int = 5000) -> int:
     experiment = ensure_experiment(params.tracking, root)
     print("+ " + " ".join(cmd), flush=True)
     print(
-        f"runs with metric columns: {runs_url(f'http://{host}:{port}', experiment)}",
+        f"runs with metric columns: http://{host}:{port}/ (it redirects to "
+        f"{runs_url(f'http://{host}:{port}', experiment)})",
         flush=True,
     )
     env = {
@@ -678,6 +687,7 @@ def serve_ui(root: Path, host: str = "127.0.0.1", port: int = 5000) -> int:
         **lifecycle.TELEMETRY_OFF,
         # No background job runner (huey consumers): the UI only browses runs.
         "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+        "LBP_OUTCOMES_UI_HOME": home_path(experiment),
     }
     return subprocess.call(cmd, env=env)
 

@@ -273,7 +273,7 @@ def _train(
     clock = _PhaseClock()
     result = fit(params, executor, frame, spec, families, datasets, skipped, clock)
     tracker.log_dataset(result.example, "development", rows=result.rows)
-    figures = _figures(tmp, result, params.data)
+    figures = _figures(tmp, result)
     clinical_dir = _clinical(tmp / "clinical", result, params, frame)
     figures.update({png.name: png for png in sorted(clinical_dir.glob("*.png"))})
     clock.lap("tables and plots")
@@ -506,14 +506,16 @@ def _final(group: list[FoldResult]) -> FoldResult:
     return next(r for r in group if r.task.is_final)
 
 
-def _figures(folder: Path, result: TrainResult, cfg: DataConfig) -> dict[str, Path]:
+def _figures(folder: Path, result: TrainResult) -> dict[str, Path]:
     """PNG per target (observed vs predicted, or calibration curves of every family), in
     ``folder``; returns {file name: path}."""
     out: dict[str, Path] = {}
     labels = result.labels
     for data in result.datasets:
         part = result.oof[result.oof["target"] == data.name]
-        label = cfg.label(data.name)
+        # Targets go by name: display labels and units are the report's (data config
+        # `display:`), so that a relabel does not retrain.
+        label = data.name
         champion = result.champion(data.name)
         png = folder / f"{paths.slug(data.name)}.png"
         if data.task == "regression":
@@ -523,7 +525,7 @@ def _figures(folder: Path, result: TrainResult, cfg: DataConfig) -> dict[str, Pa
             out[png.name] = plots.observed_vs_predicted(
                 part,
                 title,
-                _unit(cfg, data.name),
+                "",  # no unit: display text is the report's
                 png,
                 families=list(labels),  # the config's order, as in the tables
                 labels=labels,
@@ -538,8 +540,3 @@ def _figures(folder: Path, result: TrainResult, cfg: DataConfig) -> dict[str, Pa
             title = f"{label}: calibration of out-of-fold predictions"
             out[png.name] = plots.calibration(curves, title, png, label, labels, champion)
     return out
-
-
-def _unit(cfg: DataConfig, target: str) -> str:
-    spec = cfg.targets.get(target)
-    return f"({spec.unit})" if spec is not None and spec.unit else ""

@@ -52,7 +52,8 @@ def _changed_stages(root: Path) -> set[str]:
 
 @pytest.mark.e2e
 def test_stages_rerun_only_for_the_params_they_read(example_run, tmp_path):
-    """Published reference values are read by explain and report only; where MLflow logs
+    """A relabel (the data config's `display:`, `prediction`, `description`) reruns only the
+    report; published reference values are read by explain and report only; where MLflow logs
     (`tracking`) and where CV runs (`executor`) change no stage at all."""
     run = example_run(EXAMPLE)
     work = tmp_path / "work"
@@ -70,6 +71,19 @@ def test_stages_rerun_only_for_the_params_they_read(example_run, tmp_path):
     def reference(p):
         p["reference"] = yaml.safe_load((REPO / "conf/reference/let_2026.yaml").read_text())
 
+    def relabel(p):
+        target = next(iter(p["data"]["targets"]))
+        p["data"]["display"][target] = {"label": "Another label", "unit": "another unit"}
+        p["data"]["prediction"] = {"outcomes": "other outcomes"}
+        p["data"]["description"] = "another description"
+
+    def retarget(p):
+        target = next(iter(p["data"]["targets"]))
+        p["data"]["targets"][target]["on_out_of_range"] = "drop"
+
+    # display text (labels, units, wording) is the report's alone; modelling keys are not
+    assert edit(relabel) == {"report"}
+    assert {"clean", "train", "external", "explain", "report"} <= edit(retarget)
     assert edit(reference) == {"explain", "report"}
     assert edit(lambda p: p["tracking"].update(experiment="elsewhere")) == set()
     assert edit(lambda p: p["executor"].update(n_jobs=7)) == set()

@@ -3,7 +3,6 @@ the rerun gives the same results as an uninterrupted run."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -14,44 +13,9 @@ import pytest
 import yaml
 
 from conftest import Project, pipeline_params, small_config, toy_cohort, write_params
+from conftest import fault_project as prepared
+from conftest import store_runs as runs
 from lbp_outcomes.cli import main
-
-OVERRIDES = [
-    "cv.folds=3",
-    "cv.repeats=2",
-    "tuning.n_trials=3",
-    "tuning.inner_folds=2",
-    "model=[xgboost,linear]",
-    "executor.n_jobs=2",
-]
-
-
-def prepared(root) -> Project:
-    project = Project(root)
-    project.root.joinpath("data/source").mkdir(parents=True)
-    toy_cohort(n=150, seed=21).to_csv(project.root / "data/source/small.csv", index=False)
-    params = pipeline_params(small_config(), OVERRIDES, tracking=True)
-    params["executor"]["n_jobs"] = 2
-    write_params(project, params)
-    for stage in ("cohort", "clean", "features"):
-        assert main(["-C", str(project.root), stage]) == 0
-    from lbp_outcomes.config import load_params
-    from lbp_outcomes.tracking import ensure_experiment
-
-    # create the store up front, so the test's own reads never race the stage's first open
-    ensure_experiment(load_params(project.root).tracking, project.root)
-    return project
-
-
-def runs(project):
-    import mlflow
-
-    db = project.root / "mlruns/mlflow.db"
-    if not db.exists():
-        return []
-    client = mlflow.MlflowClient(f"sqlite:///{db}")
-    experiments = client.search_experiments()
-    return client.search_runs([e.experiment_id for e in experiments]) if experiments else []
 
 
 @pytest.mark.parametrize(
@@ -129,46 +93,6 @@ def test_stage_stops_when_its_launcher_dies_behind_a_shell(tmp_path):
         assert not project.exists(output), f"{output} written by an orphaned stage"
 
 
-def test_failing_stage_marks_its_run_failed_and_writes_nothing(tmp_path, monkeypatch, capsys):
-    import lbp_outcomes.train as train
-
-    project = prepared(tmp_path / "failing")
-
-    def broken(*args, **kwargs):
-        raise RuntimeError("disk full while drawing")
-
-    monkeypatch.setattr(train, "_figures", broken)
-    with pytest.raises(RuntimeError, match="disk full"):
-        main(["-C", str(project.root), "train"])
-    assert {r.info.status for r in runs(project)} == {"FAILED"}
-    assert not project.exists("models") and not project.exists("reports/metrics/cv.json")
-
-
-def test_later_stage_failure_leaves_the_parent_finished_but_marks_the_stage(tmp_path, monkeypatch):
-    """A stage that resumes the parent run (external) and fails marks it FAILED, so the
-    UI shows that this pipeline execution did not complete."""
-    import lbp_outcomes.external as external
-
-    project = prepared(tmp_path / "later")
-    assert main(["-C", str(project.root), "train"]) == 0
-
-    def broken(*args, **kwargs):
-        raise RuntimeError("boom")
-
-    monkeypatch.setattr(external, "evaluate", broken)
-    # no external cohort in this config: evaluate is not reached, so force one
-    monkeypatch.setattr(
-        external.paths, "cohort_file", lambda folder, cohort: folder / "development.parquet"
-    )
-    with pytest.raises(RuntimeError, match="boom"):
-        main(["-C", str(project.root), "external"])
-    parent = json.loads((project.root / "reports/tracking.json").read_text())["parent_run_id"]
-    status = {r.info.run_id: r.info.status for r in runs(project)}
-    assert status[parent] == "FAILED"
-    assert all(s in {"FINISHED", "FAILED"} for s in status.values())
-    assert not project.exists("reports/metrics/external.json")
-
-
 def test_concurrent_trainings_share_one_sqlite_store(tmp_path):
     """Four trainings at once into a store none of them has created, laid out as
     `dvc queue start -j 4` runs experiments (each in its own copy under .dvc/tmp/exps/,
@@ -220,30 +144,6 @@ def test_concurrent_trainings_share_one_sqlite_store(tmp_path):
     for target in ("pain_post", "responder"):
         versions = client.search_model_versions(f"name = 'lbp-outcomes.small.{target}'")
         assert sorted(int(v.version) for v in versions) == [1, 2, 3, 4]
-
-
-def test_staging_files_of_a_killed_writer_are_removed_by_the_next(tmp_path):
-    """SIGKILL leaves a writer's staging folder behind (no handler runs); the next writer
-    of that output removes it, but never one of a process that is still running."""
-    from lbp_outcomes.atomic import Outputs, write_json
-
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
-    final = tmp_path / "reports" / "cv.json"
-    final.parent.mkdir()
-    stale = final.parent / f".cv.json.{dead.pid}.abc123"
-    stale.mkdir()
-    (stale / "cv.json").write_text('{"half": ')
-    live = final.parent / f".cv.json.{os.getppid()}.def456"  # pytest's parent: alive
-    live.mkdir()
-    write_json(final, {"ok": 1})
-    assert not stale.exists() and live.exists()
-    stale.mkdir()
-    with Outputs() as out:
-        out.write_json(final, {"ok": 2})
-    assert not stale.exists() and live.exists()
-    assert json.loads(final.read_text()) == {"ok": 2}
-    assert sorted(p.name for p in final.parent.iterdir()) == sorted(["cv.json", live.name])
 
 
 @pytest.mark.slow

@@ -22,8 +22,8 @@ def project(tmp_path_factory):
     toy_cohort(n=120, seed=8).to_csv(project.root / "data/source/small.csv", index=False)
     config = small_config(
         **{
-            "targets.pain_post.label": "Pain after treatment",
-            "targets.pain_post.unit": "NRS 0-10",
+            "display.pain_post.label": "Pain after treatment",
+            "display.pain_post.unit": "NRS 0-10",
             "source.csv": {"na_values": ["", "NA_NA"]},  # the trial's own missing-value code
         }
     )

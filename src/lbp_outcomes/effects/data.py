@@ -66,14 +66,9 @@ def outcomes(cfg: DataConfig) -> list[Outcome]:
     for name in cfg.all_targets:
         kind = cfg.target_kind(name)
         better = "lower" if direction.get(name) == "decrease" else "higher"
-        label = _label(cfg, name)
-        found.append(Outcome(name, label, kind, better))
+        # by name: display labels are the report's, so a relabel does not rerun this stage
+        found.append(Outcome(name, name, kind, better))
     return found
-
-
-def _label(cfg: DataConfig, name: str) -> str:
-    spec = cfg.targets.get(name) or cfg.mcic.get(name)
-    return (getattr(spec, "label", None) or name) if spec is not None else name
 
 
 def policy_outcome(found: list[Outcome], cfg: DataConfig, chosen: str | None) -> Outcome:

@@ -168,7 +168,9 @@ def _subgroup_table(ctx: Context, target: str, entries: dict[str, Any]) -> Table
         rows[-1] += [""] * (len(header) - 1)
         classes.append("group")
         for g in entry["groups"]:
-            name = f"{g['label']}: {g['level']}"
+            # subgroup columns go by name in the stage outputs; their display label is ours
+            label = ctx.label(g["column"]) if g["label"] == g.get("column") else g["label"]
+            name = f"{label}: {g['level']}"
             n = f"{g['n']} ({g['events']})" if binary else str(g["n"])
             fmt = (lambda v: pct(v)) if binary else (lambda v: num(v, 2))
             ratio = f"{fmt(g['observed'])} / {fmt(g['predicted'])}"

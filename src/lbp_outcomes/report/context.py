@@ -36,8 +36,7 @@ class Context:
         return self.cfg.label(column)
 
     def unit(self, target: str) -> str:
-        spec = self.cfg.targets.get(target)
-        return spec.unit if spec is not None else ""
+        return self.cfg.unit(target)
 
     def unit_text(self, target: str) -> str:
         """The unit for a sentence ("points on NRS 0-10"), or "outcome units"."""

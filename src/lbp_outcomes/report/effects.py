@@ -43,6 +43,8 @@ def section(ctx: Context) -> Section | None:
     if res is None or not res.get("available"):
         why = (res or {}).get("reason", f"reports/{RESULTS} is missing (run the effects stage)")
         return out.add(Note(f"No treatment comparison: {why}."))
+    for name, entry in res["targets"].items():
+        entry["label"] = ctx.label(name)  # display text is the report's (data config display:)
     labels, ref = res["arms"], res["arms"][res["reference"]]
     final = res.get("final", "forest")
     out.add(

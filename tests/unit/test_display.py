@@ -1,0 +1,71 @@
+"""Display text (labels, units) lives in the data config's `display:` section, apart from the
+modelling keys, and only the report and predict's output read it: a relabel reruns only
+the report (tests/e2e/test_relabel.py checks that with DVC)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from conftest import REPO, small_config
+from lbp_outcomes.dataconfig import COLUMN_GROUPS, DISPLAY_KEYS, DataConfig
+
+PACKAGE = REPO / "src" / "lbp_outcomes"
+# Who may read display text: the report, predict's output, and the data config itself.
+READERS = ("report/", "predict", "dataconfig.py")
+READS_DISPLAY = re.compile(r"\.(label|unit)\(|\.display\b|\.prediction\b")
+
+
+def test_label_and_unit_come_from_display():
+    cfg = DataConfig.model_validate(
+        small_config(**{"display.pain_post": {"label": "Pain after treatment", "unit": "NRS"}})
+    )
+    assert cfg.label("pain_post") == "Pain after treatment (NRS)"
+    assert cfg.unit("pain_post") == "NRS"
+    assert cfg.label("age") == "age" and cfg.unit("age") == ""
+
+
+def test_display_of_an_unknown_column_is_refused():
+    with pytest.raises(ValidationError, match="display: pian_post is not a declared column"):
+        DataConfig.model_validate(small_config(**{"display.pian_post": {"label": "Pain"}}))
+
+
+@pytest.mark.parametrize("key", ["targets.pain_post.label", "features.age.unit"])
+def test_the_old_inline_layout_says_where_labels_went(key):
+    with pytest.raises(ValidationError, match=r"moved to the `display:` section"):
+        DataConfig.model_validate(small_config(**{key: "text"}))
+
+
+def test_every_shipped_data_config_uses_display():
+    for path in sorted((REPO / "conf" / "data").glob("*.yaml")):
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        inline = [
+            f"{group}.{name}"
+            for group in COLUMN_GROUPS
+            for name, spec in (raw.get(group) or {}).items()
+            if set(spec or {}) & set(DISPLAY_KEYS)
+        ]
+        assert raw.get("display") and not inline, (path.name, inline)
+
+
+def test_only_the_report_and_predict_read_display_text():
+    offenders = [
+        f"{path.relative_to(PACKAGE)}:{n}: {line.strip()}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if not str(path.relative_to(PACKAGE)).startswith(READERS)
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if READS_DISPLAY.search(line)
+    ]
+    assert not offenders, "stage code reads display text (dvc.yaml does not list it):\n" + (
+        "\n".join(offenders)
+    )
+
+
+def test_no_stage_but_report_lists_the_whole_data_config():
+    stages = yaml.safe_load(Path(REPO / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
+    whole = [name for name, stage in stages.items() if "data" in stage.get("params", [])]
+    assert whole == ["report"]
