@@ -25,7 +25,7 @@ from lbp_outcomes.models.calibrated import calibrate
 from lbp_outcomes.models.distributed import in_memory
 from lbp_outcomes.models.families import make_pipeline, predict
 from lbp_outcomes.models.preprocess import FeatureSpec
-from lbp_outcomes.models.tuning import tune
+from lbp_outcomes.models.tuning import tune_with_oof
 from lbp_outcomes.seeds import derive_seed
 
 FINAL = -1  # repeat/fold number of the final refit on the whole cohort
@@ -163,8 +163,9 @@ def run_task(
     """Tune on the training rows, fit, and predict the test rows (or keep the final model).
 
     Binary models are recalibrated on the training rows (``calibration``; see
-    :mod:`lbp_outcomes.models.calibrated`): tuning chooses the hyperparameters, then the
-    tuned estimator is fitted and calibrated inside the same training rows.
+    :mod:`lbp_outcomes.models.calibrated`): tuning chooses the hyperparameters, the tuned
+    estimator is fitted on the training rows, and the recalibration map is fitted on the
+    chosen candidate's inner-CV out-of-fold probabilities (same training rows, no refit).
     """
     import time
 
@@ -180,19 +181,17 @@ def run_task(
             effective = tuning.model_copy(update={"enabled": False})
             note = f"tuning skipped: {minority} minority cases < {tuning.inner_folds} inner folds"
     how = {"threads": task.threads, "distributed": task.distributed}
-    params = tune(family, data.task, spec, X_train, y_train, effective, task.seed, **how)
+    params, oof = tune_with_oof(
+        family, data.task, spec, X_train, y_train, effective, task.seed, **how
+    )
     pipe = make_pipeline(family, data.task, spec, task.seed, overrides=params, **how)
+    fit_params = {}
     if data.task == "binary" and calibration is not None and calibration.enabled:
-        if task.distributed:
-            # A booster trained across the cluster is fitted once, from the driver.
-            note = _join(note, "calibration skipped: distributed boosting")
-        else:
-            seed = derive_seed(task.seed, "calibration")
-            pipe, why = calibrate(pipe, calibration, y_train, seed)
-            note = _join(note, why)
+        pipe, why, fit_params = _calibrated(pipe, task, calibration, y_train, oof)
+        note = _join(note, why)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # e.g. lbfgs/saga convergence notes on tiny folds
-        pipe.fit(X_train, y_train)
+        pipe.fit(X_train, y_train, **fit_params)
     pipe = in_memory(pipe)  # a distributed booster is kept (and saved) as a plain one
     result = FoldResult(task, params, note=note, subsampled=subsampled)
     if task.is_final:
@@ -203,6 +202,20 @@ def run_task(
         result.scores = metrics.task_metrics(data.task)(data.y[task.test], pred)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _calibrated(
+    pipe, task: FoldTask, cfg: CalibrationConfig, y_train: np.ndarray, oof: np.ndarray | None
+) -> tuple[Any, str, dict[str, Any]]:
+    """The pipeline wrapped for in-fold recalibration, a note, and its fit parameters: the
+    tuning's inner-CV out-of-fold probabilities when there are some (no extra fit)."""
+    if task.distributed:
+        # A booster trained across the cluster is fitted once, from the driver.
+        return pipe, "calibration skipped: distributed boosting", {}
+    pipe, why = calibrate(pipe, cfg, y_train, derive_seed(task.seed, "calibration"))
+    if why or oof is None:
+        return pipe, why, {}
+    return pipe, why, {f"{pipe.steps[-1][0]}__oof_proba": oof}
 
 
 # -- aggregation ---------------------------------------------------------------------------

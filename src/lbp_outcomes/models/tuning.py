@@ -4,6 +4,10 @@ Nested CV: the outer loop (lbp_outcomes.cv) hands each training fold here; Optun
 candidates by an inner K-fold CV on that fold only, so the outer test fold never influences
 the choice. The family's fixed ``params`` are the first trial, so a small budget can only
 improve on them (on the inner CV). Deterministic: seeded sampler, sequential trials.
+
+For binary outcomes :func:`tune_with_oof` also returns the chosen candidate's inner-CV
+out-of-fold probabilities: every training row scored by a model that did not see it, which
+is exactly what a recalibration map needs (lbp_outcomes.models.calibrated), at no extra fit.
 """
 
 from __future__ import annotations
@@ -51,16 +55,32 @@ def tune(
     threads: int = 1,
     distributed: bool = False,
 ) -> dict[str, Any]:
-    """Best hyperparameter overrides for ``family`` on (X, y); {} if nothing to tune.
+    """Best hyperparameter overrides for ``family`` on (X, y); {} if nothing to tune."""
+    return tune_with_oof(family, task, spec, X, y, tuning, seed, threads, distributed)[0]
+
+
+def tune_with_oof(
+    family: FamilyConfig,
+    task: str,
+    spec: FeatureSpec,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    tuning: TuningConfig,
+    seed: int,
+    threads: int = 1,
+    distributed: bool = False,
+) -> tuple[dict[str, Any], np.ndarray | None]:
+    """Best hyperparameter overrides for ``family`` on (X, y) ({} if nothing to tune), and
+    for a binary ``task`` the best candidate's inner-CV out-of-fold P(outcome = 1), shape
+    (n_rows,) in the rows of ``X`` (None when nothing was tuned or it is not binary).
 
     ``threads`` / ``distributed`` as in :func:`make_pipeline`: a big cohort's boosters
     are tuned the way they are finally trained (inner folds fitted across the cluster).
     """
     space = family.space(task)
     if not tuning.enabled or not space:
-        return {}
+        return {}, None
     import optuna
-    from sklearn.model_selection import cross_val_score
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     metric = tuning.metric.regression if task == "regression" else tuning.metric.binary
@@ -76,15 +96,43 @@ def tune(
     if len(first) == len(space):
         study.enqueue_trial(first)
 
+    oof: dict[int, np.ndarray | None] = {}
+
     def objective(trial) -> float:
         overrides = {name: _suggest(trial, name, dim) for name, dim in space.items()}
         pipe = make_pipeline(family, task, spec, seed, threads, overrides, distributed)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # convergence chatter from small inner folds
-            scores = cross_val_score(pipe, X, y, cv=folds, scoring=metric, error_score=np.nan)
+        scores, oof[trial.number] = _inner_cv(pipe, X, y, folds, metric, task == "binary")
         score = float(np.mean(scores))
         return score if np.isfinite(score) else -1e12
 
     study.optimize(objective, n_trials=tuning.n_trials)
     best = study.best_trial
-    return {name: _suggest(best, name, dim) for name, dim in space.items()}
+    return {name: _suggest(best, name, dim) for name, dim in space.items()}, oof[best.number]
+
+
+def _inner_cv(
+    pipe, X: pd.DataFrame, y: np.ndarray, folds, metric: str, binary: bool
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Inner-CV scores (as ``cross_val_score``) and, for a binary task, the out-of-fold
+    P(outcome = 1) of the fold models (None if a fold failed to fit)."""
+    from sklearn.model_selection import cross_validate
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # convergence chatter from small inner folds
+        res = cross_validate(
+            pipe,
+            X,
+            y,
+            cv=folds,
+            scoring=metric,
+            error_score=np.nan,
+            return_estimator=binary,
+            return_indices=binary,
+        )
+    scores = np.asarray(res["test_score"], dtype=float)
+    if not binary or not np.all(np.isfinite(scores)):
+        return scores, None
+    prob = np.empty(len(y), dtype=float)
+    for model, rows in zip(res["estimator"], res["indices"]["test"], strict=True):
+        prob[rows] = model.predict_proba(X.iloc[rows])[:, 1]
+    return scores, prob

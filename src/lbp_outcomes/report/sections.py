@@ -411,11 +411,15 @@ def _calibration_method(params: Any) -> str:
     clipped = "reported probabilities are kept within [0.001, 0.999]"
     if not cal.enabled:
         return f"Probabilities (binary): as each model estimates them; {clipped}."
-    how = "Platt scaling, a logistic model" if cal.method == "sigmoid" else "isotonic regression"
+    how = (
+        "logistic recalibration, a logistic model of the outcome on the logit of the score"
+        if cal.method == "logistic"
+        else "isotonic regression of the outcome on the score"
+    )
     return (
-        f"Probabilities (binary): recalibrated inside every training fold ({how} of the "
-        f"outcome on the model's score, fitted on training rows the model did not see; "
-        f"{cal.folds} stratified parts, their calibrated probabilities averaged); {clipped}."
+        f"Probabilities (binary): recalibrated inside every training fold ({how}, fitted on "
+        f"out-of-fold scores of the training rows from the tuning's inner cross-validation; "
+        f"the model itself is fitted once on all training rows); {clipped}."
     )
 
 
