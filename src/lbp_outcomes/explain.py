@@ -23,6 +23,9 @@ Explainers, all in the model's own output units:
   model under feature independence). Binary: log-odds.
 - anything else (the MLP): ``shap.PermutationExplainer`` on the pipeline's prediction, with
   the *input columns* as players and a background sample as the masker. Binary: probability.
+- a recalibrated binary model (conf/calibration/): the explainer of the model inside, on
+  that model's own score (the unit then says "before recalibration"); the recalibration is
+  an increasing function of that score (see :func:`explain_pipeline`).
 
 Every input column gets one SHAP value per patient. Tree pipelines encode each input as one
 column, so values map one to one. Dense pipelines expand an input into several columns
