@@ -153,3 +153,21 @@ def test_fold_predictions_ignore_the_test_outcomes(monkeypatch):
     changed[task.train[:10]] = 1 - changed[task.train[:10]]  # a training outcome does count
     third = run_task(task, TargetData("resp", "binary", X, changed), family, spec, tuning, cal)
     assert not np.array_equal(first.predictions, third.predictions)
+
+
+def test_a_recalibrated_pipeline_round_trips_through_skops():
+    """MLflow logs models as skops (tracking.log_sklearn_model trusts the project's types):
+    the wrapper must load back and predict the same probabilities."""
+    import skops.io as sio
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(80, 2))
+    y = (X[:, 0] + rng.normal(size=80) > 0).astype(float)
+    model = RecalibratedClassifier(LogisticRegression(), random_state=0)
+    pipe = Pipeline([("prep", StandardScaler()), ("model", model)]).fit(X, y)
+    data = sio.dumps(pipe)
+    back = sio.loads(data, trusted=sio.get_untrusted_types(data=data))
+    np.testing.assert_array_equal(back.predict_proba(X), pipe.predict_proba(X))
