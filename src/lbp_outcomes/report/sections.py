@@ -354,10 +354,19 @@ def methods(ctx: Context) -> Section:
             f"of the external cohort and scored on the rest, averaged over "
             f"{ext.recalibration.repeats} random splits."
         )
-    text.append(
+    explained = (
         f"Explanations: SHAP values of each champion on up to {params.explain.max_rows} "
         "development patients."
     )
+    if params.calibration.enabled:
+        explained += (
+            " A recalibrated tree or linear champion is explained exactly (tree or linear "
+            "explainer) on the score of the model inside the calibration (log-odds, or a "
+            "random forest's vote fraction): the recalibration is an increasing function of "
+            "that score, so it keeps the ranking of patients and the direction of every "
+            "contribution."
+        )
+    text.append(explained)
     if ctx.reference is None:
         text.append(
             "No published results are configured for this cohort (`reference`), so "
