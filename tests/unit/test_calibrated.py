@@ -132,7 +132,7 @@ def _fold_setup(n: int = 90):
 
 def test_fold_predictions_ignore_the_test_outcomes(monkeypatch):
     X, y, spec, family, task = _fold_setup()
-    tuning = TuningConfig(n_trials=3, inner_folds=3)
+    tuning = TuningConfig(n_trials=2, inner_folds=3)
     seen: list[int] = []
     fit = RecalibratedClassifier.fit
 
