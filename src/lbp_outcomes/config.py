@@ -148,15 +148,15 @@ class TuningConfig(_Strict):
 class CalibrationConfig(_Strict):
     """Recalibration of binary models inside each training fold (conf/calibration/).
 
-    ``method``: "sigmoid" (Platt: a logistic model on the classifier's score; smooth, never
-    exactly 0 or 1, suited to a few hundred patients) or "isotonic" (monotone steps; needs
-    more patients). ``folds``: the training rows are split in this many stratified parts;
-    each part's model is calibrated on the rows it did not see, and the final probability
-    is the mean over the parts (sklearn ``CalibratedClassifierCV(ensemble=True)``).
+    ``method``: "logistic" (logistic recalibration: logit P = a + b logit(score), by maximum
+    likelihood; smooth, never exactly 0 or 1, suited to a few hundred patients) or
+    "isotonic" (monotone steps; needs more patients). The map is fitted on out-of-fold
+    scores of the training rows: the tuning's inner CV when there is tuning, otherwise a
+    ``folds``-part stratified CV (lbp_outcomes.models.calibrated).
     """
 
     enabled: bool = True
-    method: Literal["sigmoid", "isotonic"] = "sigmoid"
+    method: Literal["logistic", "isotonic"] = "logistic"
     folds: int = Field(default=3, ge=2)
 
 

@@ -172,8 +172,9 @@ def run_task(
     """Tune on the training rows, fit, and predict the test rows (or keep the final model).
 
     Binary models are recalibrated on the training rows (``calibration``; see
-    :mod:`lbp_outcomes.models.calibrated`): tuning chooses the hyperparameters, then the
-    tuned estimator is fitted and calibrated inside the same training rows.
+    :mod:`lbp_outcomes.models.calibrated`): tuning chooses the hyperparameters, the tuned
+    estimator is fitted on the training rows, and the recalibration map is fitted on the
+    chosen candidate's inner-CV out-of-fold probabilities (same training rows, no refit).
     """
     import time
 
@@ -206,18 +207,17 @@ def run_task(
         **how,
     )
     params = tuned.params
+    # the chosen candidate's inner out-of-fold P(outcome = 1): what the recalibration map
+    # is fitted on (no extra fit); None if a fold failed or nothing was cross-validated
+    oof = tuned.oof if tuned.oof is not None and np.all(np.isfinite(tuned.oof)) else None
     pipe = make_pipeline(family, data.task, spec, task.seed, overrides=params, **how)
+    fit_params = {}
     if data.task == "binary" and calibration is not None and calibration.enabled:
-        if task.distributed:
-            # A booster trained across the cluster is fitted once, from the driver.
-            note = _join(note, "calibration skipped: distributed boosting")
-        else:
-            seed = derive_seed(task.seed, "calibration")
-            pipe, why = calibrate(pipe, calibration, y_train, seed)
-            note = _join(note, why)
+        pipe, why, fit_params = _calibrated(pipe, task, calibration, y_train, oof)
+        note = _join(note, why)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # e.g. lbfgs/saga convergence notes on tiny folds
-        pipe.fit(X_train, y_train)
+        pipe.fit(X_train, y_train, **fit_params)
     pipe = in_memory(pipe)  # a distributed booster is kept (and saved) as a plain one
     result = FoldResult(task, params, note=note, subsampled=subsampled)
     result.inner_score, result.inner_oof = tuned.inner_score, tuned.oof
@@ -230,6 +230,20 @@ def run_task(
         result.scores = metrics.task_metrics(data.task)(data.y[task.test], pred)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _calibrated(
+    pipe, task: FoldTask, cfg: CalibrationConfig, y_train: np.ndarray, oof: np.ndarray | None
+) -> tuple[Any, str, dict[str, Any]]:
+    """The pipeline wrapped for in-fold recalibration, a note, and its fit parameters: the
+    tuning's inner-CV out-of-fold probabilities when there are some (no extra fit)."""
+    if task.distributed:
+        # A booster trained across the cluster is fitted once, from the driver.
+        return pipe, "calibration skipped: distributed boosting", {}
+    pipe, why = calibrate(pipe, cfg, y_train, derive_seed(task.seed, "calibration"))
+    if why or oof is None:
+        return pipe, why, {}
+    return pipe, why, {f"{pipe.steps[-1][0]}__oof_proba": oof}
 
 
 # -- aggregation ---------------------------------------------------------------------------

@@ -24,6 +24,9 @@ Explainers, all in the model's own output units:
   model under feature independence). Binary: log-odds.
 - anything else (the MLP): ``shap.PermutationExplainer`` on the pipeline's prediction, with
   the *input columns* as players and a background sample as the masker. Binary: probability.
+- a recalibrated binary model (conf/calibration/): the explainer of the model inside, on
+  that model's own score (the unit then says "before recalibration"); the recalibration is
+  an increasing function of that score (see :func:`explain_pipeline`).
 
 Every input column gets one SHAP value per patient. Tree pipelines encode each input as one
 column, so values map one to one. Dense pipelines expand an input into several columns
@@ -43,7 +46,7 @@ import contextlib
 import textwrap
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +61,7 @@ from lbp_outcomes.dataconfig import DataConfig
 from lbp_outcomes.errors import UserError
 from lbp_outcomes.expressions import parse
 from lbp_outcomes.expressions.scopes import derived_scope
+from lbp_outcomes.models.calibrated import RecalibratedClassifier, base_estimator
 from lbp_outcomes.models.families import predict
 from lbp_outcomes.models.preprocess import FeatureSpec, source_feature
 from lbp_outcomes.seeds import derive_seed
@@ -74,6 +78,8 @@ DPI = 200  # sharp in print (the report checks >= 200)
 PERMUTATIONS = 2
 
 UNITS = {"log_odds": "log-odds", "probability": "probability"}
+# appended to the unit of a recalibrated champion explained on its own model's score
+BEFORE_RECALIBRATION = "(model score before recalibration)"
 
 
 @dataclass(frozen=True)
@@ -134,10 +140,9 @@ def explainer_kind(estimator: Any, family: FamilyConfig | None) -> str:
 
     if is_ensemble(estimator):
         return "ensemble"  # through its members: see _ensemble
-    if type(estimator).__name__ == "CalibratedClassifierCV":
-        # A recalibrated binary model (conf/calibration/): explain the probability the
-        # saved model gives, which only a model-agnostic explainer can.
-        return "permutation"
+    # A recalibrated binary model (conf/calibration/) is explained through its own model:
+    # see :func:`explain_pipeline`.
+    estimator = base_estimator(estimator)
     module = type(estimator).__module__
     tree_modules = (
         "xgboost",
@@ -172,7 +177,24 @@ def explain_pipeline(
     ``background`` (n_background rows of the same columns) is the masker data of the
     linear and permutation explainers. ``outcome_unit`` names the unit of a regression
     target (binary units follow from the explainer).
+
+    A recalibrated binary model (:class:`RecalibratedClassifier`) with a tree or linear
+    model inside is explained on that model's own score (log-odds margin of a booster or a
+    logistic model, vote fraction of a random forest) by the exact tree or linear explainer:
+    the recalibration is one increasing function of that score, so it orders patients and
+    signs every attribution the same way, and the probability is a monotone transform of
+    the explained output. Permutation SHAP through the whole calibrated pipeline costs
+    over 100 times more (random forest champions, 431 patients: 0.06-0.14 CPU-s by the tree
+    path, 18-92 CPU-s by permutation; the explain stage took 176 s with it).
     """
+    if kind in ("tree", "linear") and isinstance(pipeline[-1], RecalibratedClassifier):
+        from sklearn.pipeline import Pipeline
+
+        inner = explain_pipeline(
+            Pipeline([*pipeline.steps[:-1], ("model", pipeline[-1].estimator_)]),
+            *(X, background, task, spec, kind, seed, outcome_unit),
+        )
+        return replace(inner, unit=f"{inner.unit} {BEFORE_RECALIBRATION}")
     if kind == "tree":
         try:
             return _tree(pipeline, X, task, spec, outcome_unit)
@@ -636,9 +658,10 @@ def explain_target(
         raise UserError(f"{model_file.relative_to(root)}: not found; run the train stage again")
     pipeline = joblib.load(model_file)
     model = pipeline[-1]
-    if "n_jobs" in model.get_params():
+    inner = base_estimator(model)
+    if "n_jobs" in inner.get_params(deep=False):
         # TreeExplainer on XGBoost/LightGBM runs the booster's own threads: one, as in train
-        model.set_params(n_jobs=1)
+        inner.set_params(n_jobs=1)
     rows = frame[target].notna().to_numpy()
     X = frame.loc[rows, spec.columns].reset_index(drop=True)
     cfg = params.explain

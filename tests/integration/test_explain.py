@@ -17,7 +17,7 @@ from conftest import Project, pipeline_params, small_config, toy_cohort, write_p
 from lbp_outcomes.cli import main
 
 # calibration=none: these tests check the tree and linear explainers on the bare estimators
-# (a calibrated binary model is explained by the permutation explainer, tested below).
+# (a recalibrated binary model is explained on its inner model's score, tested below).
 FAST = ["cv.folds=3", "cv.repeats=1", "tuning=none", "conformal.enabled=false", "calibration=none"]
 DERIVED = {"age_bmi": {"expr": "age * bmi"}}
 # "height" is no input of the toy cohort: it can never be found
@@ -348,15 +348,50 @@ def test_permutation_fast_path_equals_running_the_whole_pipeline(mlp, monkeypatc
     np.testing.assert_allclose(shap_values(), fast, rtol=1e-9, atol=1e-12)
 
 
-def test_a_calibrated_model_is_explained_by_the_permutation_explainer():
-    from sklearn.calibration import CalibratedClassifierCV
-    from sklearn.ensemble import RandomForestClassifier
+def _recalibrated(family: str):
+    """A toy (prep, RecalibratedClassifier(tree model)) pipeline and its inputs."""
+    from lbp_outcomes.config import compose, validate_params
+    from lbp_outcomes.dataconfig import DataConfig
+    from lbp_outcomes.models.calibrated import RecalibratedClassifier
+    from lbp_outcomes.models.families import make_pipeline
+    from lbp_outcomes.models.preprocess import FeatureSpec
 
-    from lbp_outcomes.explain import explainer_kind
+    cfg = DataConfig.model_validate(small_config())
+    spec = FeatureSpec.from_config(cfg)
+    frame = toy_cohort(n=150)
+    X = frame[spec.columns].reset_index(drop=True)
+    y = (frame["responder"] == "yes").to_numpy(dtype=float)
+    fam = validate_params(compose([], root=Path(__file__).parents[2]), source="conf").model
+    pipe = make_pipeline(fam[family], "binary", spec, seed=0, overrides={"n_estimators": 30})
+    pipe.steps[-1] = ("model", RecalibratedClassifier(pipe[-1], random_state=0))
+    return pipe.fit(X, y), X, spec
 
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(60, 2))
-    y = (X[:, 0] > 0).astype(int)
-    model = CalibratedClassifierCV(RandomForestClassifier(10, random_state=0), cv=3).fit(X, y)
-    assert explainer_kind(model, None) == "permutation"
-    assert explainer_kind(model.calibrated_classifiers_[0].estimator, None) == "tree"
+
+@pytest.mark.parametrize("family", ["xgboost", "random_forest"])
+def test_a_recalibrated_tree_model_is_explained_by_the_tree_explainer_on_its_score(family):
+    """The exact tree path on the model inside the calibration (not permutation SHAP), and
+    additivity: base value + row sum of SHAP = the inner model's score for each patient
+    (log-odds margin of a booster, vote fraction of a forest), of which the calibrated
+    probability is an increasing function."""
+    from scipy.special import logit
+
+    from lbp_outcomes.explain import BEFORE_RECALIBRATION, explain_pipeline, explainer_kind
+
+    pipeline, X, spec = _recalibrated(family)
+    kind = explainer_kind(pipeline[-1], None)
+    assert kind == "tree"
+    rows = X.iloc[:40]
+    got = explain_pipeline(pipeline, rows, X.iloc[:20], "binary", spec, kind, 1, "")
+    assert got.kind == "tree" and got.unit.endswith(BEFORE_RECALIBRATION)
+    score = pipeline[-1].base_score(pipeline[0].transform(rows))
+    if family == "xgboost":
+        assert got.unit.startswith("log-odds")
+        score = logit(score)
+    else:
+        assert got.unit.startswith("probability")
+    np.testing.assert_allclose(got.base_value + got.values.sum(axis=1), score, atol=1e-5)
+    prob = pipeline.predict_proba(rows)[:, 1]
+    order = np.argsort(score, kind="stable")
+    assert np.all(np.diff(prob[order]) >= -1e-12)  # the calibration keeps the ranking
+    again = explain_pipeline(pipeline, rows, X.iloc[:20], "binary", spec, kind, 1, "")
+    np.testing.assert_array_equal(got.values, again.values)  # deterministic

@@ -9,6 +9,8 @@ The inner CV of the chosen hyperparameters is kept (:class:`Tuned`): its mean sc
 :mod:`lbp_outcomes.selection` choose a family inside each outer training fold, and its
 out-of-fold predictions let :mod:`lbp_outcomes.models.ensemble` weight the families, both
 without a single extra fit.
+Binary outcomes' inner out-of-fold probabilities are also what a recalibration map is fitted
+on (lbp_outcomes.models.calibrated).
 """
 
 from __future__ import annotations

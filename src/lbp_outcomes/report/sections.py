@@ -236,6 +236,7 @@ def methods(ctx: Context) -> Section:
         cv=params.cv,
         tuning=params.tuning,
         calibration=_calibration_method(params),
+        recalibrated=params.calibration.enabled,
         conformal=params.conformal,
         ext=params.external,
         explain=params.explain,
