@@ -128,7 +128,7 @@ def test_calibration_method_in_words():
     iso = prose.text("methods/calibration", cal=NS(enabled=True, method="isotonic", folds=3))
     assert iso == (
         "Probabilities (binary): recalibrated inside every training fold (isotonic regression "
-        "of the outcome on the model's score, fitted on training rows the model did not see; 3 "
-        "stratified parts, their calibrated probabilities averaged); reported probabilities are "
-        "kept within [0.001, 0.999]."
+        "of the outcome on the score, fitted on out-of-fold scores of the training rows from "
+        "the tuning's inner cross-validation; the model itself is fitted once on all training "
+        "rows); reported probabilities are kept within [0.001, 0.999]."
     )
