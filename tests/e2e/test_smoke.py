@@ -54,7 +54,8 @@ def test_default_pipeline_through_dvc_exp_run(run):
     assert set(cv) == REGRESSION | BINARY
     for target, entry in cv.items():
         primary = "r2" if target in REGRESSION else "auroc"
-        assert set(entry) - {"champion", "n"} == FAMILIES and entry["champion"] in FAMILIES
+        assert set(entry) - {"champion", "n", "selected"} == FAMILIES
+        assert entry["champion"] in FAMILIES and entry["selected"]["metric"] == primary
         assert all(math.isfinite(entry[f][primary]["mean"]) for f in FAMILIES), target
     external = json.loads((root / "reports/metrics/external.json").read_text())
     cleaning = json.loads((root / "reports/cleaning.json").read_text())
