@@ -52,6 +52,7 @@ class FoldTask:
     seed: int
     distributed: bool = False  # train the booster across the Dask cluster (from the driver)
     threads: int = 1  # estimator threads (per worker when distributed)
+    inner: bool = False  # keep the inner CV even when nothing is tuned (to choose a family)
 
     @property
     def is_final(self) -> bool:
@@ -68,6 +69,9 @@ class FoldResult:
     seconds: float = 0.0
     note: str = ""
     subsampled: int | None = None  # patients the fit used, when capped (max_train_rows)
+    inner_score: float | None = None  # mean inner-CV score of the tuned params (tuning.metric)
+    inner_rows: np.ndarray | None = None  # (m,) positions into TargetData.X the fit used
+    inner_oof: np.ndarray | None = None  # (m,) inner out-of-fold predictions for inner_rows
 
 
 def capped_rows(rows: np.ndarray, cap: int | None, seed: int) -> tuple[np.ndarray, int | None]:
@@ -108,7 +112,9 @@ def plan(
 ) -> list[FoldTask]:
     """Every task for one target: all outer folds for each family, then the final refits.
 
-    The same splits serve every family, so family comparisons are paired. Families in
+    The same splits serve every family, so family comparisons are paired. With more than
+    one family every task keeps its inner CV (``FoldTask.inner``), so a family can be
+    chosen inside each outer training fold (:mod:`lbp_outcomes.selection`). Families in
     ``distributed`` train across the Dask cluster in every task (folds and final refit
     alike, so the CV estimates the model that is saved), with ``threads`` per worker.
     """
@@ -127,6 +133,7 @@ def plan(
                     test,
                     derive_seed(seed, data.name, family, repeat, fold),
                     *_how(family, distributed, threads),
+                    inner=len(families) > 1,
                 )
             )
         tasks.append(
@@ -139,6 +146,7 @@ def plan(
                 None,
                 derive_seed(seed, data.name, family, "final"),
                 *_how(family, distributed, threads),
+                inner=len(families) > 1,
             )
         )
     return tasks
@@ -180,7 +188,10 @@ def run_task(
             effective = tuning.model_copy(update={"enabled": False})
             note = f"tuning skipped: {minority} minority cases < {tuning.inner_folds} inner folds"
     how = {"threads": task.threads, "distributed": task.distributed}
-    params = tune(family, data.task, spec, X_train, y_train, effective, task.seed, **how)
+    tuned = tune(
+        family, data.task, spec, X_train, y_train, effective, task.seed, inner=task.inner, **how
+    )
+    params = tuned.params
     pipe = make_pipeline(family, data.task, spec, task.seed, overrides=params, **how)
     if data.task == "binary" and calibration is not None and calibration.enabled:
         if task.distributed:
@@ -195,6 +206,8 @@ def run_task(
         pipe.fit(X_train, y_train)
     pipe = in_memory(pipe)  # a distributed booster is kept (and saved) as a plain one
     result = FoldResult(task, params, note=note, subsampled=subsampled)
+    result.inner_score, result.inner_oof = tuned.inner_score, tuned.oof
+    result.inner_rows = train if tuned.oof is not None else None
     if task.is_final:
         result.model = pipe
     else:

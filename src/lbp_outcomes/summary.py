@@ -6,11 +6,14 @@ Output: reports/metrics/summary.json, a few values per target, small enough for
 ``dvc exp show`` and ``dvc metrics diff`` in a 120-column terminal::
 
     {"<target>": {"champion": "xgboost", "metric": "r2", "n": 431,
+                  "sel": 0.70, "sel_lo": 0.65, "sel_hi": 0.75,
                   "cv": 0.71, "cv_lo": 0.66, "cv_hi": 0.76,
                   "ext": 0.65, "ext_slope": 0.93, "ext_cover": 0.89},
      "external": {"n": 250, "membership_auroc": 0.62}}
 
-``cv`` is the champion's cross-validated mean of the primary ``metric`` (R2 for
+``sel`` is the headline: the honest, selection-included CV estimate of the primary metric
+(the family chosen inside each outer training fold, :mod:`lbp_outcomes.selection`), with its
+CI (``sel_lo``/``sel_hi``). ``cv`` is the champion's cross-validated mean of the primary ``metric`` (R2 for
 regression, AUROC for binary targets) with its CI (``cv_lo``/``cv_hi``); ``ext`` and
 ``ext_slope`` (calibration slope) are the champion's estimates in the external cohort;
 ``ext_cover`` is the empirical coverage of the regression champion's prediction interval.
@@ -59,6 +62,10 @@ def target_summary(cv_entry: dict[str, Any], ext_entry: dict[str, Any] | None) -
     stats = cv_entry[champion]
     metric = primary_metric(stats)
     out: dict[str, Any] = {"champion": champion, "metric": metric, "n": cv_entry.get("n")}
+    selected = cv_entry.get("selected") or {}
+    if selected.get("metric") == metric:
+        out["sel"] = _round(selected.get("mean"))
+        out["sel_lo"], out["sel_hi"] = (_round(v) for v in selected.get("ci") or [None, None])
     cv = stats[metric]
     out["cv"] = _round(cv.get("mean"))
     out["cv_lo"] = _round(cv.get("ci_low"))

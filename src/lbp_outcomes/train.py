@@ -32,7 +32,7 @@ from typing import Any
 
 import pandas as pd
 
-from lbp_outcomes import clinical, intervals, paths, plots, subgroups
+from lbp_outcomes import clinical, intervals, paths, plots, selection, subgroups
 from lbp_outcomes.atomic import Outputs
 from lbp_outcomes.canonical import dump_pickle
 from lbp_outcomes.config import Params, fold_limits
@@ -263,7 +263,16 @@ def _train(
         per_family = {f: summarise(grouped[(data.name, f)], data, params.cv) for f in families}
         champion = choose_champion(per_family, data.task)
         summaries[data.name] = per_family
-        cv_metrics[data.name] = {"champion": champion, "n": len(data.y), **per_family}
+        honest = selection.select(
+            {f: grouped[(data.name, f)] for f in families}, data.task, params.cv
+        )
+        cv_metrics[data.name] = {
+            "champion": champion,
+            "n": len(data.y),
+            **per_family,
+            selection.KEY: honest.as_json(),
+        }
+        tracker.log_metrics(honest.metrics(data.name))  # on the parent run
         manifest["targets"][data.name] = {
             "task": data.task,
             "champion": champion,

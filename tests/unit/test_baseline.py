@@ -51,6 +51,20 @@ def test_summary_holds_the_champions_headline_numbers_only():
     assert "external" not in summarise(cv, {"available": False})
 
 
+def test_summary_leads_with_the_selection_included_estimate():
+    from lbp_outcomes.summary import summarise
+
+    entry = _cv_entry("xgboost", "r2", 0.5)
+    entry["selected"] = {
+        "metric": "r2", "mean": 0.48123, "ci": [0.38, 0.58], "folds": [0.4, 0.56123],
+        "families": ["xgboost", "other"], "seconds": 12.5,
+    }  # fmt: skip
+    out = summarise({"pain": entry}, {"available": False})["pain"]
+    assert list(out)[:6] == ["champion", "metric", "n", "sel", "sel_lo", "sel_hi"]
+    assert (out["sel"], out["sel_lo"], out["sel_hi"]) == (0.4812, 0.38, 0.58)
+    assert out["cv"] == 0.5  # the per-family best stays beside it
+
+
 def test_model_files_are_canonical_whatever_the_object_identities():
     """Equal models give equal bytes: the same model pickled after a load round trip (which
     changes which equal strings are shared objects) gives the same file."""

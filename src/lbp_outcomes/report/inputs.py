@@ -71,7 +71,8 @@ class Inputs:
 
     def families(self, target: str) -> list[str]:
         entry = (self.cv or {}).get(target) or {}
-        return [f for f, v in entry.items() if isinstance(v, dict)]
+        # "selected" is the selection-included estimate (lbp_outcomes.selection), not a family
+        return [f for f, v in entry.items() if isinstance(v, dict) and f != "selected"]
 
     @property
     def external_available(self) -> bool:
