@@ -10,9 +10,11 @@ scores them with the project's metrics and pairs them with the project's fold sc
 
 Budget: the project's per-fit CV time = its CV wall time for the target / the number of outer
 folds (one "fit" is everything the project does for one training fold: every family, tuning,
-selection). Peers get 1x or 5x that per fold. The CV wall time per target is the honest
-estimate's own ``seconds`` where cv.json records it, else the train stage's CV phase wall
-time split evenly over the targets.
+selection). Peers get 1x or 5x that per fold, with the project's ``executor.n_jobs`` cores.
+The CV wall time of a target is cv.json's ``selected.seconds`` (the summed time of the
+target's outer-fold tasks) / ``executor.n_jobs`` (the workers that ran them side by side);
+without it (before honest selection), the train stage's CV phase wall time split evenly
+over the targets.
 """
 
 from __future__ import annotations
@@ -127,9 +129,11 @@ class ProjectEstimate:
     estimate: str  # "selected" (honest) or the champion family's name (optimistic)
 
 
-def project_estimates(repo: Path, cv_seconds: float, primary: dict[str, str]) -> dict[str, Any]:
+def project_estimates(
+    repo: Path, cv_seconds: float, primary: dict[str, str], n_jobs: int
+) -> dict[str, Any]:
     """Per target: the honest selection-included estimate when cv.json has it, else the
-    champion family's (marked as such) from the fold table."""
+    champion family's (marked as such) from the fold table; with its CV wall seconds."""
     import pandas as pd
 
     cv = json.loads((repo / "reports/metrics/cv.json").read_text())
@@ -139,10 +143,8 @@ def project_estimates(repo: Path, cv_seconds: float, primary: dict[str, str]) ->
     for target, metric in primary.items():
         selected = cv[target].get("selected")
         if isinstance(selected, dict) and selected.get("metric") == metric:
-            out[target] = ProjectEstimate(
-                selected["mean"], list(selected["folds"]),
-                float(selected.get("seconds") or even), "selected",
-            )  # fmt: skip
+            seconds = selected["seconds"] / n_jobs
+            out[target] = ProjectEstimate(selected["mean"], selected["folds"], seconds, "selected")
             continue
         family = cv[target]["champion"]
         rows = folds[(folds.target == target) & (folds.family == family) & (folds.metric == metric)]
@@ -209,9 +211,10 @@ def run(
     prepared = write_inputs(repo, work / "peer-inputs")
     tasks = {t: v["task"] for t, v in prepared["targets"].items()}
     primary = {t: "r2" if k == "regression" else "auroc" for t, k in tasks.items()}
-    project = project_estimates(repo, cv_seconds, primary)
+    project = project_estimates(repo, cv_seconds, primary, prepared["n_jobs"])
     chosen = targets or [t for t, k in tasks.items() if k == "regression"]
-    per_fit = {t: p.seconds / len(p.folds) for t, p in project.items()}
+    n_folds = len(next(iter(project.values())).folds)
+    per_fit = budgets({t: p.seconds for t, p in project.items()}, n_folds)
     results: dict[str, Any] = {}
     for name in peers:
         peer = PEERS[name]
@@ -265,7 +268,8 @@ def setup(python: Path, per_fit: dict[str, float], cv_seconds: float, project) -
         "per_fit_seconds": {t: round(s, 2) for t, s in per_fit.items()},
         "project_estimate": {t: p.estimate for t, p in project.items()},
         "budget_rule": "per fold: multiple x (project CV wall seconds for the target / outer "
-        "folds); project seconds = cv.json selected.seconds, else the CV phase split evenly",
+        "folds); project seconds = cv.json selected.seconds / executor.n_jobs, else the CV "
+        "phase wall time split evenly over the targets",
     }
 
 
