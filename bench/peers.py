@@ -25,6 +25,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -202,9 +203,15 @@ def score(task: str, y, folds: list[dict], predicted: list[dict], metric: str) -
 
 
 def run(
-    repo: Path, work: Path, cv_seconds: float, peers: list[str], targets: list[str] | None
+    repo: Path,
+    work: Path,
+    cv_seconds: float,
+    peers: list[str],
+    targets: list[str] | None,
+    progress: Callable[[dict[str, Any]], None] = lambda partial: None,
 ) -> dict[str, Any]:
-    """Every peer on every chosen target (default: the regression targets)."""
+    """Every peer on every chosen target (default: the regression targets); ``progress``
+    gets the results so far after each one (a long run keeps what it measured)."""
     from lbp_outcomes.seeds import derive_seed
 
     python = ensure_venv()
@@ -226,7 +233,8 @@ def run(
             cmd = peer_command(python, peer, info["folder"], seconds, prepared["n_jobs"], seed, out)
             print(f"peers: {name} on {target}, {seconds:.1f} s per fold ...", flush=True)
             started = time.perf_counter()
-            done = subprocess.run(cmd, capture_output=True, text=True)
+            limit = 3 * seconds * len(info["folds"]) + 300  # a hung peer stops the bench
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=limit)
             wall = time.perf_counter() - started
             if done.returncode != 0:
                 raise SystemExit(f"bench: {' '.join(cmd)} failed:\n{done.stderr[-3000:]}")
@@ -245,6 +253,7 @@ def run(
                 "peer_sd": round(statistics.stdev(scores), 6),
                 "peer_models": _counts(p["best_model"] for p in predicted),
             }
+            progress({"peers": results})
     return {"peers": results, "peers_setup": setup(python, per_fit, cv_seconds, project)}
 
 

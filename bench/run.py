@@ -44,6 +44,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -234,9 +235,16 @@ def _same_scores(repo: Path, scores: dict[str, float]) -> bool:
 
 
 # -- 2. accuracy -----------------------------------------------------------------------------
-def accuracy(out: Path, base: dict[str, Any] | None, peers: list[str], targets: list[str] | None):
+def accuracy(
+    out: Path,
+    base: dict[str, Any] | None,
+    peers: list[str],
+    targets: list[str] | None,
+    progress: Callable[[dict[str, Any]], None],
+) -> dict[str, Any]:
     """Per outcome, the project's estimate against the oracle ceiling, and the AutoML peers
-    (bench/peers.py, in their own venv) on the same outer folds."""
+    (bench/peers.py, in their own venv) on the same outer folds; ``progress`` gets the
+    section so far after each peer and target."""
     repo = Path(base["repo"]) if base else None
     if repo is None or not (repo / "reports/metrics/cv.json").exists():
         base = repro(out)
@@ -266,7 +274,14 @@ def accuracy(out: Path, base: dict[str, Any] | None, peers: list[str], targets: 
             row["fraction_of_oracle"] = round(best["mean"] / oracle[target], 3)
         rows[target] = row
     cv_seconds = base["train_phases"].get("cv") or base["stages"]["train"]
-    compared = peer_bench.run(repo, out, cv_seconds, peers, targets)
+    compared = peer_bench.run(
+        repo,
+        out,
+        cv_seconds,
+        peers,
+        targets,
+        lambda partial: progress({"targets": rows, **partial}),
+    )
     return {"targets": rows, **compared}
 
 
@@ -590,9 +605,15 @@ def main(argv: list[str] | None = None) -> int:
         base = results["overhead"] = {**overhead(out), "measured": machine()}
     if "repro" in wanted:
         base = results["repro"] = {**repro(out), "measured": machine()}
+        path.write_text(json.dumps(results, indent=2, default=str) + "\n")
     if "accuracy" in wanted:
         targets = [t for t in args.peer_targets.split(",") if t] or None
-        results["accuracy"] = {**accuracy(out, base, peers, targets), "measured": machine()}
+
+        def keep(partial: dict[str, Any]) -> None:
+            results["accuracy"] = {**partial, "measured": machine(), "partial": True}
+            path.write_text(json.dumps(results, indent=2, default=str) + "\n")
+
+        results["accuracy"] = {**accuracy(out, base, peers, targets, keep), "measured": machine()}
     if "curve" in wanted:
         sizes = [int(s) for s in args.curve_sizes.split(",")]
         curve = curve_bench.run(workspace(out / "curve"), sizes, measure, lbp)
