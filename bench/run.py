@@ -600,7 +600,9 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
     results.pop("machine", None)
     results["goals"] = GOALS
-    base = None
+    # accuracy alone reuses the last repro's copy when it is still there (its CV is minutes)
+    last = results.get("repro", {}).get("repo")
+    base = results["repro"] if last and (Path(last) / "reports/cv/folds.csv").exists() else None
     if "overhead" in wanted:
         base = results["overhead"] = {**overhead(out), "measured": machine()}
     if "repro" in wanted:
