@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import resource
 import statistics
 import subprocess
 import sys
@@ -202,6 +203,41 @@ def score(task: str, y, folds: list[dict], predicted: list[dict], metric: str) -
     return scores
 
 
+def fit_peer(
+    python: Path, name: str, target: str, info: dict[str, Any], seconds: float, n_jobs: int,
+    seed: int, work: Path, reuse: bool,
+) -> dict[str, Any]:  # fmt: skip
+    """One peer on one target's folds: predictions per fold, wall and CPU seconds. With
+    ``reuse``, a finished fit of the same budget (its file in ``work``) is read back."""
+    out = work / f"peer-{name}-{target}.json"
+    if reuse and out.exists():
+        done = json.loads(out.read_text())
+        if done.get("seconds_per_fold") == round(seconds, 3) and "wall_seconds" in done:
+            return done
+    cmd = peer_command(python, PEERS[name], info["folder"], seconds, n_jobs, seed, out)
+    print(f"peers: {name} on {target}, {seconds:.1f} s per fold ...", flush=True)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    limit = 3 * seconds * len(info["folds"]) + 300  # a hung peer stops the bench
+    ran = subprocess.run(cmd, capture_output=True, text=True, timeout=limit)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if ran.returncode != 0:
+        raise SystemExit(f"bench: {' '.join(cmd)} failed:\n{ran.stderr[-3000:]}")
+    done = json.loads(out.read_text())
+    done |= {
+        "seconds_per_fold": round(seconds, 3),
+        "wall_seconds": round(wall, 1),
+        # CPU the peer got (user + system, all its processes): on a busy machine a
+        # wall-clock budget buys less than budget x cores
+        "cpu_seconds": round(
+            after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime, 1
+        ),
+    }
+    out.write_text(json.dumps(done) + "\n")
+    return done
+
+
 def run(
     repo: Path,
     work: Path,
@@ -209,52 +245,59 @@ def run(
     peers: list[str],
     targets: list[str] | None,
     progress: Callable[[dict[str, Any]], None] = lambda partial: None,
+    per_fit: dict[str, float] | None = None,
+    compare: bool = True,
 ) -> dict[str, Any]:
     """Every peer on every chosen target (default: the regression targets); ``progress``
-    gets the results so far after each one (a long run keeps what it measured)."""
+    gets the results so far after each one (a long run keeps what it measured).
+
+    ``per_fit`` (seconds per target) fixes the 1x budget instead of deriving it from this
+    run's cv.json; then the peers can run before the project's CV has finished
+    (``compare=False``), and a later run with the same budget reuses their fits.
+    """
     from lbp_outcomes.seeds import derive_seed
 
     python = ensure_venv()
     prepared = write_inputs(repo, work / "peer-inputs")
     tasks = {t: v["task"] for t, v in prepared["targets"].items()}
     primary = {t: "r2" if k == "regression" else "auroc" for t, k in tasks.items()}
-    project = project_estimates(repo, cv_seconds, primary, prepared["n_jobs"])
+    n_folds = len(next(iter(prepared["targets"].values()))["folds"])
+    project = None
+    if per_fit is None or compare:
+        project = project_estimates(repo, cv_seconds, primary, prepared["n_jobs"])
+    source = "given" if per_fit else "this run's cv.json"
+    if per_fit is None:
+        per_fit = budgets({t: p.seconds for t, p in project.items()}, n_folds)
     chosen = targets or [t for t, k in tasks.items() if k == "regression"]
-    n_folds = len(next(iter(project.values())).folds)
-    per_fit = budgets({t: p.seconds for t, p in project.items()}, n_folds)
     results: dict[str, Any] = {}
     for name in peers:
-        peer = PEERS[name]
         for target in chosen:
             info = prepared["targets"][target]
-            seconds = per_fit[target] * peer.multiple
-            out = work / f"peer-{name}-{target}.json"
+            seconds = per_fit[target] * PEERS[name].multiple
             seed = derive_seed(prepared["seed"], "peer", name, target) % 2**31
-            cmd = peer_command(python, peer, info["folder"], seconds, prepared["n_jobs"], seed, out)
-            print(f"peers: {name} on {target}, {seconds:.1f} s per fold ...", flush=True)
-            started = time.perf_counter()
-            limit = 3 * seconds * len(info["folds"]) + 300  # a hung peer stops the bench
-            done = subprocess.run(cmd, capture_output=True, text=True, timeout=limit)
-            wall = time.perf_counter() - started
-            if done.returncode != 0:
-                raise SystemExit(f"bench: {' '.join(cmd)} failed:\n{done.stderr[-3000:]}")
-            predicted = json.loads(out.read_text())["folds"]
-            scores = score(info["task"], info["y"], info["folds"], predicted, primary[target])
+            done = fit_peer(
+                python, name, target, info, seconds, prepared["n_jobs"], seed, work, reuse=True
+            )
+            if project is None:
+                continue
+            scores = score(info["task"], info["y"], info["folds"], done["folds"], primary[target])
             mine = project[target]
             results.setdefault(name, {})[target] = {
                 "project": round(mine.mean, 6),
                 "peer": round(statistics.fmean(scores), 6),
                 **{k: round(v, 6) for k, v in paired(mine.folds, scores).items()},
-                "project_seconds": round(mine.seconds, 1),
-                "peer_seconds": round(wall, 1),
+                "project_seconds": round(per_fit[target] * n_folds, 1),
+                "peer_seconds": done["wall_seconds"],
+                "peer_cpu_seconds": done["cpu_seconds"],
                 "metric": primary[target],
                 "project_estimate": mine.estimate,
                 "seconds_per_fold": round(seconds, 2),
                 "peer_sd": round(statistics.stdev(scores), 6),
-                "peer_models": _counts(p["best_model"] for p in predicted),
+                "peer_models": _counts(p["best_model"] for p in done["folds"]),
             }
             progress({"peers": results})
-    return {"peers": results, "peers_setup": setup(python, per_fit, cv_seconds, project)}
+    setup_ = setup(python, per_fit, cv_seconds, project or {}) | {"per_fit_source": source}
+    return {"peers": results, "peers_setup": setup_}
 
 
 def _counts(names) -> dict[str, int]:

@@ -241,6 +241,7 @@ def accuracy(
     peers: list[str],
     targets: list[str] | None,
     progress: Callable[[dict[str, Any]], None],
+    per_fit: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """Per outcome, the project's estimate against the oracle ceiling, and the AutoML peers
     (bench/peers.py, in their own venv) on the same outer folds; ``progress`` gets the
@@ -281,6 +282,7 @@ def accuracy(
         peers,
         targets,
         lambda partial: progress({"targets": rows, **partial}),
+        per_fit,
     )
     return {"targets": rows, **compared}
 
@@ -575,6 +577,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--peer-targets", default="", help="targets for the peers (default: the regression ones)"
     )
+    parser.add_argument(
+        "--per-fit-seconds",
+        default="",
+        help="fix the peers' 1x budget per target (ll_post=5.6,...) instead of deriving it from "
+        "this run's CV; with --only peers, the peers fit on the last repro copy's folds before "
+        "its CV is done, and a later accuracy run with the same budget reuses their fits",
+    )
     parser.add_argument("--out", default=str(REPO / "bench" / "out"), help="work folders")
     parser.add_argument("--results", default=str(REPO / "bench" / "results.json"))
     parser.add_argument(
@@ -585,7 +594,7 @@ def main(argv: list[str] | None = None) -> int:
         print(render(json.loads(Path(args.results).read_text())))
         return 0
     wanted = [w.strip() for w in args.only.split(",") if w.strip()]
-    known = {"overhead", "repro", "accuracy", "curve", "scale", "dask", "concurrent"}
+    known = {"overhead", "repro", "peers", "accuracy", "curve", "scale", "dask", "concurrent"}
     unknown = set(wanted) - known
     if unknown:
         parser.error(f"--only: unknown benchmark(s) {sorted(unknown)}")
@@ -608,14 +617,21 @@ def main(argv: list[str] | None = None) -> int:
     if "repro" in wanted:
         base = results["repro"] = {**repro(out), "measured": machine()}
         path.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    targets = [t for t in args.peer_targets.split(",") if t] or None
+    per_fit = {
+        k: float(v) for k, v in (kv.split("=") for kv in args.per_fit_seconds.split(",") if kv)
+    } or None
+    if "peers" in wanted:  # fits only, on the folds of the repro copy (its features suffice)
+        repo = out / "repro" / "repo"
+        peer_bench.run(repo, out, 0.0, peers, targets, per_fit=per_fit, compare=False)
     if "accuracy" in wanted:
-        targets = [t for t in args.peer_targets.split(",") if t] or None
 
         def keep(partial: dict[str, Any]) -> None:
             results["accuracy"] = {**partial, "measured": machine(), "partial": True}
             path.write_text(json.dumps(results, indent=2, default=str) + "\n")
 
-        results["accuracy"] = {**accuracy(out, base, peers, targets, keep), "measured": machine()}
+        compared = accuracy(out, base, peers, targets, keep, per_fit)
+        results["accuracy"] = {**compared, "measured": machine()}
     if "curve" in wanted:
         sizes = [int(s) for s in args.curve_sizes.split(",")]
         curve = curve_bench.run(workspace(out / "curve"), sizes, measure, lbp)

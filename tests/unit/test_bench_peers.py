@@ -172,3 +172,18 @@ def test_peer_script_imports_nothing_from_the_project():
     """It runs in the peers' venv, where the project (and its pandas) is not installed."""
     text = (REPO / "bench" / "peer_fit.py").read_text()
     assert "lbp_outcomes" not in text
+
+
+def test_a_finished_peer_fit_of_the_same_budget_is_reused(tmp_path, monkeypatch):
+    """The peers can fit while the project's CV still runs; the later comparison reads
+    their fits back, but only those of the same budget per fold."""
+    done = {"folds": [], "seconds_per_fold": 5.57, "wall_seconds": 70.0, "cpu_seconds": 90.0}
+    (tmp_path / "peer-flaml_1x-ll_post.json").write_text(__import__("json").dumps(done))
+    calls = []
+    monkeypatch.setattr(peers.subprocess, "run", lambda cmd, **kw: calls.append(cmd))
+    info = {"folder": tmp_path, "folds": [{}] * 10}
+    got = peers.fit_peer(tmp_path / "py", "flaml_1x", "ll_post", info, 5.57, 2, 0, tmp_path, True)
+    assert got == done and calls == []
+    with pytest.raises(AttributeError):  # another budget: fitted again (the fake run returns None)
+        peers.fit_peer(tmp_path / "py", "flaml_1x", "ll_post", info, 6.0, 2, 0, tmp_path, True)
+    assert len(calls) == 1 and "6.000" in calls[0]
