@@ -35,7 +35,6 @@ BENCH = Path(__file__).resolve().parent
 VENV = BENCH / ".venv-peers"
 LOCK = BENCH / "peers.lock"
 PEER_SCRIPT = BENCH / "peer_fit.py"
-NICE = ["nice", "-n", "10"]
 
 
 @dataclass(frozen=True)
@@ -80,7 +79,7 @@ def ensure_venv(venv: Path = VENV, lock: Path = LOCK, python: str = sys.executab
         return venv_python(venv)
     print(f"peers: creating {venv} from {lock.name} (a few minutes) ...", flush=True)
     for cmd in venv_commands(python, venv, lock):
-        done = subprocess.run([*NICE, *cmd], capture_output=True, text=True)
+        done = subprocess.run(cmd, capture_output=True, text=True)
         if done.returncode != 0:
             raise SystemExit(f"bench: {' '.join(cmd)} failed:\n{done.stdout}{done.stderr}"[-3000:])
     marker.write_text(lock_digest(lock))
@@ -91,8 +90,9 @@ def peer_command(
     python: Path, peer: Peer, folder: Path, seconds_per_fold: float, n_jobs: int, seed: int,
     out: Path,
 ) -> list[str]:  # fmt: skip
-    """The niced subprocess that runs one peer on one target's folds."""
-    cmd = [*NICE, str(python), str(PEER_SCRIPT), str(folder), "--library", peer.library]
+    """The subprocess that runs one peer on one target's folds (at the bench's niceness,
+    the same as the project's stages: bench/run.py sets it once)."""
+    cmd = [str(python), str(PEER_SCRIPT), str(folder), "--library", peer.library]
     if peer.preset:
         cmd += ["--preset", peer.preset]
     return cmd + [
