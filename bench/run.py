@@ -276,7 +276,8 @@ def accuracy(
             row["oracle_r2"] = oracle[target]
             row["fraction_of_oracle"] = round(best["mean"] / oracle[target], 3)
         rows[target] = row
-    cv_seconds = base["train_phases"].get("cv") or base["stages"]["train"]
+    phases = base.get("train_phases") or {}
+    cv_seconds = phases.get("cv") or base.get("stages", {}).get("train", 0.0)
     compared = peer_bench.run(
         repo,
         out,
@@ -586,6 +587,12 @@ def main(argv: list[str] | None = None) -> int:
         "this run's CV; with --only peers, the peers fit on the last repro copy's folds before "
         "its CV is done, and a later accuracy run with the same budget reuses their fits",
     )
+    parser.add_argument(
+        "--project-repo",
+        default="",
+        help="accuracy: compare with the outputs of this finished default run (reports/, "
+        "data/, params.yaml) instead of running repro first",
+    )
     parser.add_argument("--out", default=str(REPO / "bench" / "out"), help="work folders")
     parser.add_argument("--results", default=str(REPO / "bench" / "results.json"))
     parser.add_argument(
@@ -630,6 +637,8 @@ def main(argv: list[str] | None = None) -> int:
         repo = out / "repro" / "repo"
         peer_bench.run(repo, out, 0.0, peers, targets, per_fit=per_fit, compare=False)
     if "accuracy" in wanted:
+        if args.project_repo:
+            base = {"repo": str(Path(args.project_repo).resolve()), "train_phases": {}}
 
         def keep(partial: dict[str, Any]) -> None:
             results["accuracy"] = {**partial, "measured": machine(), "partial": True}
