@@ -545,7 +545,7 @@ def render(results: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
-def machine() -> dict[str, Any]:
+def machine(note: str = "") -> dict[str, Any]:
     import psutil
 
     commit = subprocess.run(
@@ -566,6 +566,8 @@ def machine() -> dict[str, Any]:
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
         "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        **({"note": note} if note else {}),
     }
 
 
@@ -592,6 +594,9 @@ def main(argv: list[str] | None = None) -> int:
         default="",
         help="accuracy: compare with the outputs of this finished default run (reports/, "
         "data/, params.yaml) instead of running repro first",
+    )
+    parser.add_argument(
+        "--note", default="", help="a remark stored with each section this run measures"
     )
     parser.add_argument("--out", default=str(REPO / "bench" / "out"), help="work folders")
     parser.add_argument("--results", default=str(REPO / "bench" / "results.json"))
@@ -625,9 +630,9 @@ def main(argv: list[str] | None = None) -> int:
     last = results.get("repro", {}).get("repo")
     base = results["repro"] if last and (Path(last) / "reports/cv/folds.csv").exists() else None
     if "overhead" in wanted:
-        base = results["overhead"] = {**overhead(out), "measured": machine()}
+        base = results["overhead"] = {**overhead(out), "measured": machine(args.note)}
     if "repro" in wanted:
-        base = results["repro"] = {**repro(out), "measured": machine()}
+        base = results["repro"] = {**repro(out), "measured": machine(args.note)}
         path.write_text(json.dumps(results, indent=2, default=str) + "\n")
     targets = [t for t in args.peer_targets.split(",") if t] or None
     per_fit = {
@@ -641,22 +646,22 @@ def main(argv: list[str] | None = None) -> int:
             base = {"repo": str(Path(args.project_repo).resolve()), "train_phases": {}}
 
         def keep(partial: dict[str, Any]) -> None:
-            results["accuracy"] = {**partial, "measured": machine(), "partial": True}
+            results["accuracy"] = {**partial, "measured": machine(args.note), "partial": True}
             path.write_text(json.dumps(results, indent=2, default=str) + "\n")
 
         compared = accuracy(out, base, peers, targets, keep, per_fit)
-        results["accuracy"] = {**compared, "measured": machine()}
+        results["accuracy"] = {**compared, "measured": machine(args.note)}
     if "curve" in wanted:
         sizes = [int(s) for s in args.curve_sizes.split(",")]
         curve = curve_bench.run(workspace(out / "curve"), sizes, measure, lbp)
-        results["curve"] = {**curve, "measured": machine()}
+        results["curve"] = {**curve, "measured": machine(args.note)}
     if "scale" in wanted:
         sizes = [int(s) for s in args.sizes.split(",")]
-        results["scale"] = {**scale(out, sizes), "measured": machine()}
+        results["scale"] = {**scale(out, sizes), "measured": machine(args.note)}
     if "dask" in wanted:
-        results["dask"] = {**dask(out, base), "measured": machine()}
+        results["dask"] = {**dask(out, base), "measured": machine(args.note)}
     if "concurrent" in wanted:
-        results["concurrent"] = {**concurrent(out), "measured": machine()}
+        results["concurrent"] = {**concurrent(out), "measured": machine(args.note)}
     path.write_text(json.dumps(results, indent=2, default=str) + "\n")
     print()
     print(render(results))
