@@ -379,13 +379,15 @@ def render_accuracy(a: dict[str, Any], goals: dict[str, Any], table, ok) -> str:
                     name, target, f"{p['project']:.3f} ({p['project_estimate']})",
                     f"{p['peer']:.3f}", f"{p['delta']:+.3f}", f"{p['delta_sd']:.3f}",
                     f"{p['folds_won']}/{p['folds']}", f"{p['project_seconds']:.0f}",
-                    f"{p['peer_seconds']:.0f}", goal,
+                    f"{p['peer_seconds']:.0f}", p.get("peer_cpu_seconds", "-"), goal,
                 ]
             )  # fmt: skip
     header = ["peer", "target", "project", "peer", "delta", "SD", "folds won", "project s",
-              "peer s", "goals (best 5x)"]  # fmt: skip
+              "peer s", "peer CPU s", "goals (best 5x)"]  # fmt: skip
     parts.append(table(header, rows))
-    s = a["peers_setup"]
+    s = a.get("peers_setup")
+    if s is None:  # a partial section: written after each peer, before the run ended
+        return "\n".join([*parts, "\n(partial: the run stopped before every peer had run)"])
     parts.append(
         f"\nPeers' venv {s['venv']}: {', '.join(f'{k} {v}' for k, v in s['versions'].items())}. "
         f"Per-fit CV seconds (1x budget per fold): {s['per_fit_seconds']}."
