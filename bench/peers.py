@@ -329,7 +329,7 @@ def setup(python: Path, per_fit: dict[str, float], cv_seconds: float, project) -
 def render_repro(r: dict[str, Any], goals: dict[str, Any], table, ok) -> str:
     load = " / ".join(f"{x:.1f}" for x in r["load_average_before"])
     rows = [
-        ["`nice dvc repro` from scratch (s)", r["seconds"], "", ""],
+        ["`dvc repro` from scratch, niceness 10 (s)", r["seconds"], "", ""],
         ["the stages' own times (s)", r["stage_seconds"], "", ""],
         ["DVC and interpreter start-up (s)", r["dvc_and_startup_seconds"], "", ""],
         [
