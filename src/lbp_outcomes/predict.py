@@ -32,6 +32,7 @@ from lbp_outcomes.config import Params, load_params
 from lbp_outcomes.dataconfig import DataConfig
 from lbp_outcomes.errors import UserError, did_you_mean
 from lbp_outcomes.features import add_derived
+from lbp_outcomes.models.calibrated import clip
 from lbp_outcomes.models.preprocess import FeatureSpec
 from lbp_outcomes.predict_output import (
     MISSING_VALUES,
@@ -259,7 +260,8 @@ def predict_frame(
         pipeline, interval, info = loaded
         outcomes.append(outcome(target, cfg, info))
         if cfg.target_kind(target) == "binary":
-            out[f"{target}_probability"] = pipeline.predict_proba(X)[:, 1]
+            # the same clipped probabilities as CV and external validation score
+            out[f"{target}_probability"] = clip(pipeline.predict_proba(X)[:, 1])
         else:
             out[target] = pipeline.predict(X)
             if interval is not None:
