@@ -18,12 +18,13 @@ import time
 _STARTED = time.perf_counter()
 
 import json  # noqa: E402
-import os  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")  # as the stages do: single-threaded BLAS per process
+from lbp_outcomes import lifecycle  # noqa: E402  (standard library only)
+
+# as the stages do: single-threaded BLAS per process, the pinned BLAS kernels, no telemetry
+lifecycle.configure_environment()
 
 
 def main(root: Path) -> dict:

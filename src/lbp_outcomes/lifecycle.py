@@ -3,7 +3,8 @@
 Everything about a process starting, being told to stop, outliving its parent, or
 finding out whether another process still runs lives here:
 
-- :func:`configure_environment`: thread pools at one thread and telemetry off (set once,
+- :func:`configure_environment`: thread pools at one thread, one OpenBLAS kernel family on
+  x86-64 (the same floating-point results on every such CPU) and telemetry off (set once,
   before MLflow or a BLAS library is imported).
 - :func:`sigterm_as_interrupt`: SIGTERM raises :class:`Terminated` (a KeyboardInterrupt),
   so a stage stopped either way unwinds the same way: nothing committed, MLflow runs KILLED.
@@ -21,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import platform
 import signal
 import socket
 import sys
@@ -33,6 +35,11 @@ from pathlib import Path
 #: Threads are set, not left to chance: every estimator gets n_jobs from config, and the
 #: BLAS/OpenMP pools default to one thread so parallel workers do not oversubscribe the CPU.
 THREADS = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+#: OpenBLAS (bundled by numpy and scipy) picks its kernels by CPU model, and kernels round
+#: differently: the same MLP fit gave another CV R2 in the 4th decimal on an AVX-512 machine
+#: than on the AVX2 machine that committed the baseline. Pinning one kernel family that
+#: every x86-64 CPU with AVX2 runs makes outputs the same across such machines.
+BLAS_KERNEL = {"OPENBLAS_CORETYPE": "Haswell"}
 #: No network at run time: MLflow telemetry off (DVC's is off in .dvc/config).
 TELEMETRY_OFF = {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
 
@@ -41,11 +48,25 @@ WATCH_INTERVAL = 1.0
 
 
 def configure_environment(threads: bool = True) -> None:
-    """Apply :data:`TELEMETRY_OFF` (and, with ``threads``, :data:`THREADS`) to this process
-    and so to every child it starts, unless the user set a variable already. Call before
-    any estimator or MLflow is imported."""
-    for name, value in {**(THREADS if threads else {}), **TELEMETRY_OFF}.items():
+    """Apply :data:`TELEMETRY_OFF` (and, with ``threads``, :data:`THREADS` and, on an x86-64
+    CPU with AVX2, :data:`BLAS_KERNEL`) to this process and so to every child it starts,
+    unless the user set a variable already. Call before numpy, any estimator or MLflow is
+    imported (OpenBLAS reads its settings when it loads)."""
+    kernel = BLAS_KERNEL if threads and _has_avx2() else {}
+    for name, value in {**(THREADS if threads else {}), **kernel, **TELEMETRY_OFF}.items():
         os.environ.setdefault(name, value)
+
+
+def _has_avx2(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """Whether this is an x86-64 CPU that runs OpenBLAS's Haswell kernels (AVX2 and FMA).
+    Elsewhere (ARM, other systems) OpenBLAS keeps its own choice."""
+    if platform.machine().lower() not in {"x86_64", "amd64"} or not cpuinfo.exists():
+        return False
+    for line in cpuinfo.read_text(errors="replace").splitlines():
+        if line.startswith("flags"):
+            flags = set(line.split(":", 1)[1].split())
+            return {"avx2", "fma"} <= flags
+    return False
 
 
 # -- signals ----------------------------------------------------------------------------------

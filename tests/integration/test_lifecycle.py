@@ -3,6 +3,8 @@ the process that started them (lbp_outcomes.lifecycle)."""
 
 from __future__ import annotations
 
+import os
+import platform
 import subprocess
 import sys
 import textwrap
@@ -180,3 +182,44 @@ def test_sigterm_while_outputs_are_renamed_lets_all_of_them_in_first(
         out.write_text(tmp_path / "a.json", "new")
         out.write_text(tmp_path / "b.json", "new")
     assert [(tmp_path / n).read_text() for n in ("a.json", "b.json")] == ["new", "new"]
+
+
+def test_blas_kernel_is_pinned_so_outputs_do_not_depend_on_the_cpu_model():
+    """OpenBLAS picks kernels by CPU model and they round differently (an MLP's CV R2 moved in
+    the 4th decimal between two machines). A process configured like a stage computes what
+    the pinned kernels compute, whatever this CPU would have chosen (on an AVX-512 machine
+    the default differs, and this test fails without the pin)."""
+    if not lifecycle._has_avx2():
+        pytest.skip("not an x86-64 CPU with AVX2: OpenBLAS keeps its own kernel choice")
+    fit = (
+        "import hashlib, warnings; import numpy as np\n"
+        "from sklearn.neural_network import MLPRegressor\n"
+        "warnings.simplefilter('ignore')\n"
+        "rng = np.random.default_rng(0); X = rng.normal(size=(300, 15))\n"
+        "y = X @ rng.normal(size=15) + rng.normal(size=300)\n"
+        "m = MLPRegressor(hidden_layer_sizes=(64, 32), max_iter=60, random_state=0).fit(X, y)\n"
+        "print(hashlib.sha256(m.predict(X).tobytes()).hexdigest())\n"
+    )
+    configured = "from lbp_outcomes import lifecycle; lifecycle.configure_environment()\n"
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
+
+    def run(code: str, **extra: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", code], env={**env, **extra}, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    pinned = run(fit, **lifecycle.BLAS_KERNEL, OPENBLAS_NUM_THREADS="1")
+    assert run(configured + fit) == pinned
+
+
+def test_avx2_detection_reads_the_cpu_flags(tmp_path):
+    with_avx2 = tmp_path / "a"
+    with_avx2.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx fma avx2 avx512f\n")
+    without = tmp_path / "b"
+    without.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx\n")
+    if platform.machine().lower() in {"x86_64", "amd64"}:
+        assert lifecycle._has_avx2(with_avx2)
+    assert not lifecycle._has_avx2(without)
+    assert not lifecycle._has_avx2(tmp_path / "missing")
