@@ -79,7 +79,6 @@ class FamilyConfig(_Strict):
     split into ``regression`` / ``binary`` sub-spaces.
     """
 
-    label: str = ""
     preprocessing: Literal["trees", "dense"]
     regression: dict[str, Any]
     binary: dict[str, Any]
@@ -91,6 +90,17 @@ class FamilyConfig(_Strict):
     # uses a seeded random sample of this size: for families whose cost grows faster than
     # the data (forests, MLP) on registry-sized cohorts. null: always every patient.
     max_train_rows: int | None = Field(default=None, ge=50)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _label_moved(cls, data: Any) -> Any:
+        """Refuse the old inline display name with one line that says where it goes now."""
+        if isinstance(data, dict) and "label" in data:
+            raise ValueError(
+                "`label` moved to `display.families.<family key>` (conf/config.yaml) so that "
+                "a relabel reruns only the report"
+            )
+        return data
 
     @model_validator(mode="after")
     def _targets(self) -> FamilyConfig:
@@ -222,6 +232,18 @@ class ExplainConfig(_Strict):
     top_k: int = Field(ge=1)  # features shown in plots
 
 
+class DisplayConfig(_Strict):
+    """Display text outside the data config: read by the report and predict's output only
+    (dvc.yaml lists it for the report alone), so that a relabel reruns only the report."""
+
+    # {family key: display name}, e.g. {"random_forest": "Random forest"}; a family left
+    # out is shown by its key
+    families: dict[str, str] = Field(default_factory=dict)
+
+    def family(self, key: str) -> str:
+        return self.families.get(key) or key
+
+
 class ReportConfig(_Strict):
     # "": from the data config, e.g. "Treatment outcomes in let_synthetic: reproduction
     # report" ("reproduction" only when it has a published `reference`)
@@ -247,6 +269,7 @@ class Params(_Strict):
     external: ExternalConfig
     explain: ExplainConfig
     report: ReportConfig
+    display: DisplayConfig = DisplayConfig()
     executor: ExecutorConfig = ExecutorConfig()
     tracking: TrackingConfig
     # Per-patient treatment effects (conf/effects/); None: the stage writes "not available".

@@ -254,7 +254,7 @@ def evaluate(params: Params, root: Path, manifest: Manifest, dev: pd.DataFrame, 
 
 
 def _figures(folder: Path, report: dict, preds: pd.DataFrame, labels: dict[str, str]) -> None:
-    """Calibration per target (``labels``: display name per family) and the case mix.
+    """Calibration per target (``labels``: the name per family: its key) and the case mix.
     Targets and columns go by name: their display labels are the report's."""
     for target, entry in report["targets"].items():
         part = preds[preds["target"] == target] if len(preds) else preds
@@ -311,7 +311,7 @@ def run(params: Params, root: Path) -> dict[str, Any]:
             report, preds = evaluate(params, root, manifest, dev, ext)
             if len(preds):
                 preds.to_parquet(out_dir / "predictions.parquet", index=False)
-            labels = {f: spec.label or f for f, spec in params.model.items()}
+            labels = {f: f for f in params.model}  # by key: display names are the report's
             _figures(Path(tmp), report, preds, labels)
             clinical.write(
                 clinical.evaluate(

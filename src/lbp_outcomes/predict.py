@@ -201,7 +201,7 @@ class Champions:
         spec = self.params.model.get(family)
         return ModelInfo(
             family=family,
-            family_label=(spec.label if spec is not None and spec.label else family) or "unknown",
+            family_label=self.params.display.family(family) or "unknown",
             registered_name=self.names[target],
             version=str(version.version),
             missing_values=MISSING_VALUES.get(spec.preprocessing if spec else "", "as in training"),

@@ -361,7 +361,9 @@ def fit(
     )
     return TrainResult(
         datasets=datasets,
-        labels={f: params.model[f].label or f for f in families},
+        # families go by key: display names are the report's (`display.families`), so
+        # that a relabel does not retrain
+        labels={f: f for f in families},
         grouped=dict(grouped),
         cv=cv,
         manifest=manifest,

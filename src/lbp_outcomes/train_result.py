@@ -30,7 +30,8 @@ class TrainResult:
     (target, family, repeat, fold, n_test, metric, value); ``oof``: out-of-fold predictions
     (target, family, repeat, fold, row, observed, predicted; rows are positions, not ids);
     ``example``: a made-up typical patient (1 row x the input columns); ``rows``: patients in
-    the development cohort; ``labels``: display name per family, in config order.
+    the development cohort; ``labels``: the name figures give each family, in config order: its key (display
+    names are the report's, `display.families`, so that a relabel does not retrain).
     """
 
     datasets: list[TargetData]

@@ -52,8 +52,8 @@ def _changed_stages(root: Path) -> set[str]:
 
 @pytest.mark.e2e
 def test_stages_rerun_only_for_the_params_they_read(example_run, tmp_path):
-    """A relabel (the data config's `display:`, `prediction`, `description`) reruns only the
-    report; published reference values are read by explain and report only; where MLflow logs
+    """A relabel (the data config's `display:`, `prediction`, `description`, a family's name in
+    `display.families`) reruns only the report; published reference values are read by explain and report only; where MLflow logs
     (`tracking`) and where CV runs (`executor`) change no stage at all."""
     run = example_run(EXAMPLE)
     work = tmp_path / "work"
@@ -76,6 +76,7 @@ def test_stages_rerun_only_for_the_params_they_read(example_run, tmp_path):
         p["data"]["display"][target] = {"label": "Another label", "unit": "another unit"}
         p["data"]["prediction"] = {"outcomes": "other outcomes"}
         p["data"]["description"] = "another description"
+        p["display"]["families"]["linear"] = "Another family name"
 
     def retarget(p):
         target = next(iter(p["data"]["targets"]))

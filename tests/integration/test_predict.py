@@ -81,7 +81,7 @@ def test_csv_in_csv_out_with_intervals_and_probabilities(project, capsys, monkey
     model = joblib.load(project.root / "models/pain_post" / f"{champion}.joblib")
     expected = model.predict(pd.read_csv(project.root / "new.csv")[["age", "bmi", "sex", "grade"]])
     assert point.to_numpy() == pytest.approx(np.round(expected.astype(float), 1), abs=1e-9)
-    label = {"xgboost": "XGBoost", "linear": "Linear / logistic regression"}[champion]
+    label = {"xgboost": "XGBoost", "linear": "Linear (elastic net)"}[champion]
     assert set(table[f"{PAIN}: model"]) == {f"{label}, registry v1"}
     assert set(table["trained on"]) and "small (development cohort" in table["trained on"][0]
     # standard error: each model with its CV discrimination and calibration

@@ -63,3 +63,20 @@ def test_tables_judge_each_goal():
     text = bench().render(results)
     assert "time(1M) / time(100k) = 13.00 (goal <= 12.0: MISSED)" in text
     assert "peak memory at 1M = 4.10 GB (goal <= 4.0: MISSED)" in text
+
+
+def test_the_ratio_table_shows_each_run_with_its_load_and_judges_the_medians():
+    rounds = [
+        {"pipeline_seconds": p, "pipeline_load": 2.0, "bare_seconds": b, "bare_load": 2.1}
+        for p, b in [(460.0, 350.0), (470.0, 352.0), (440.0, 340.0), (500.0, 360.0)]
+    ]
+    ratio = {"config": "default", "overrides": [], "runs": 4, "rounds": rounds}
+    ratio |= {"pipeline_runs": [460.0, 470.0, 440.0, 500.0], "ratio": 1.322}
+    ratio |= {"bare_runs": [350.0, 352.0, 340.0, 360.0], "load_average": [2.0, 2.0, 2.0]}
+    text = bench().render({"ratio": ratio})
+    assert "default configuration" in text and "| 1 | 460.0 | 2.0 | 350.0 | 2.1 | 1.314 |" in text
+    assert "| median pipeline / median bare | 1.322 | <= 1.3 | MISSED |" in text
+    # a results file from before --ratio-config (small configuration, no per-run loads)
+    old = {k: ratio[k] for k in ("runs", "pipeline_runs", "bare_runs", "ratio", "load_average")}
+    text = bench().render({"ratio": {**old, "config": ["model=linear", "tuning=none"]}})
+    assert "small configuration (model=linear tuning=none)" in text

@@ -1,6 +1,6 @@
-"""Display text (labels, units) lives in the data config's `display:` section, apart from the
-modelling keys, and only the report and predict's output read it: a relabel reruns only
-the report (tests/e2e/test_relabel.py checks that with DVC)."""
+"""Display text (labels, units) lives in the data config's `display:` section, and the model
+families' names in the top-level `display.families`, apart from the modelling keys; only the
+report and predict's output read them: a relabel reruns only the report (tests/e2e/test_relabel.py checks that with DVC)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ import yaml
 from pydantic import ValidationError
 
 from conftest import REPO, small_config
+from lbp_outcomes.config import compose, validate_params
 from lbp_outcomes.dataconfig import COLUMN_GROUPS, DISPLAY_KEYS, DataConfig
+from lbp_outcomes.errors import UserError
 
 PACKAGE = REPO / "src" / "lbp_outcomes"
 # Who may read display text: the report, predict's output, and the data config itself.
@@ -72,3 +74,22 @@ def test_no_stage_but_report_lists_the_whole_data_config():
     stages = yaml.safe_load(Path(REPO / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
     whole = [name for name, stage in stages.items() if "data" in stage.get("params", [])]
     assert whole == ["report"]
+
+
+def test_family_names_come_from_the_display_section():
+    params = validate_params(compose(root=REPO))
+    assert params.display.family("random_forest") == "Random forest"
+    assert params.display.family("not_listed") == "not_listed"  # shown by its key
+
+
+def test_an_inline_family_label_says_where_it_went():
+    raw = compose(["model=linear"], root=REPO)
+    raw["model"]["linear"]["label"] = "Elastic net"
+    with pytest.raises(UserError, match=r"model\.linear: `label` moved to `display\.families"):
+        validate_params(raw)
+
+
+def test_no_shipped_model_family_carries_a_label():
+    for path in sorted((REPO / "conf" / "model").glob("*.yaml")):
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        assert not [k for k, v in raw.items() if isinstance(v, dict) and "label" in v], path

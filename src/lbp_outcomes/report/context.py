@@ -43,11 +43,10 @@ class Context:
         return self.unit(target) or "outcome units"
 
     def family(self, name: str) -> str:
-        """A model family's label ("Random forest"): from this run's model config, else (a
-        published result for a family not trained here) from the reference's names."""
-        spec = self.params.model.get(name)
-        if spec is not None and spec.label:
-            return spec.label
+        """A model family's label ("Random forest"): from `display.families`, else (a
+        published result for a family not named there) from the reference's names."""
+        if name in self.params.display.families:
+            return self.params.display.family(name)
         published = self.reference.families if self.reference is not None else {}
         return published.get(name, name)
 
