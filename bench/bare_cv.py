@@ -31,8 +31,10 @@ def main(root: Path) -> dict:
     import pandas as pd
     from joblib import Parallel, delayed
 
+    from lbp_outcomes import ensembling
     from lbp_outcomes.config import load_params
     from lbp_outcomes.cv import plan, run_task
+    from lbp_outcomes.models import ensemble
     from lbp_outcomes.models.preprocess import FeatureSpec
     from lbp_outcomes.train import prepare_targets
 
@@ -41,15 +43,19 @@ def main(root: Path) -> dict:
     frame = pd.read_parquet(root / "data/features/development.parquet")
     datasets, _ = prepare_targets(frame, params.data, spec, params.cv.folds)
     families = list(params.model)
+    # as train.cv_calls: the ensemble fits nothing itself; its members keep an inner CV
+    fitted = ensemble.members(families, params.model)
+    inner = len(fitted) < len(families)
     calls = [
-        (task, data, params.model[task.family], spec, params.tuning)
+        (task, data, params.model[task.family], spec, params.tuning, params.calibration)
         for data in datasets
-        for task in plan(data, families, params.cv, params.seed)
+        for task in plan(data, fitted, params.cv, params.seed, inner=inner)
     ]
     imported = time.perf_counter()
     results = Parallel(n_jobs=params.executor.n_jobs, batch_size=1)(
         delayed(run_task)(*call) for call in calls
     )
+    results += ensembling.assemble_all(params, datasets, results)  # as train.fit's CV phase
     done = time.perf_counter()
     scores = {
         f"{r.task.target}/{r.task.family}/{r.task.repeat}/{r.task.fold}/{name}": value
