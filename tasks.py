@@ -65,12 +65,23 @@ def setup() -> None:
     STAMP.write_text(want + "\n")
 
 
-XDIST = ["-n", "2", "--dist", "loadfile"]
+# Two pytest-xdist workers (one per core), a test file per worker at a time, so that module
+# fixtures (a trained toy project) are built once. Files go out in collection order, which
+# tests/conftest.py sorts longest first (xdist would otherwise put the files with the most
+# tests first, and the two-test smoke run, the longest pole, last).
+XDIST = ["-n", "2", "--dist", "loadfile", "--no-loadscope-reorder"]
 CHROMIUM = Path("/usr/bin/chromium")
 
 
+def needs_browser(args: list[str]) -> bool:
+    """Whether a test selection may reach the browser test (tests/e2e/test_report_print.py):
+    one naming the e2e tier (`-m e2e`, a path under tests/e2e) or all of tests/. CI's default
+    selection (unit + integration + the smoke run) does not."""
+    return any("e2e" in arg or arg.rstrip("/") in {"tests", "."} for arg in args)
+
+
 def ensure_browser() -> None:
-    """Debian's Chromium for the report's print check (tests/integration/test_report_print.py)
+    """Debian's Chromium for the report's print check (tests/e2e/test_report_print.py)
     and the MLflow screenshots: Playwright's own browser download needs the internet. Installed
     with apt-get when missing and we are root; otherwise those tests skip and say why."""
     if CHROMIUM.exists() or os.geteuid() != 0 or not Path("/usr/bin/apt-get").exists():
@@ -86,8 +97,7 @@ def project_env() -> dict[str, str]:
 
 
 def _test(args: list[str], env: dict[str, str]) -> int:
-    # Two pytest-xdist workers (one per core), a test file per worker at a time, so that
-    # module fixtures (a trained toy project) are built once; `-n 0` runs in one process.
+    # `-n 0` runs in one process (see XDIST)
     parallel = [] if any(a == "-n" or a.startswith("-n") for a in args) else XDIST
     # the slowest tests, in every CI log: where the next minute of CI time is
     durations = [] if any(a.startswith("--durations") for a in args) else ["--durations=25"]
@@ -111,7 +121,8 @@ def main(argv: list[str]) -> int:
         if command == "pipeline":
             _run(BIN / "dvc", "repro", *rest, env=env)
         elif command == "test":
-            ensure_browser()
+            if needs_browser(rest):
+                ensure_browser()
             return _test(rest, env)
         elif command == "bench":
             _run(BIN / "python", ROOT / "bench" / "run.py", *rest, env=env)

@@ -7,7 +7,7 @@ download, no network), emulates print media at the A4 page column of report.css
 (210 mm - 2 x 12 mm margins), and measures every table, figure image and flow diagram:
 one wider than the column is cut off on paper. Also reports tables wider than the screen
 column (they scroll sideways there) with --screen. Exit status 1 when anything overflows.
-tests/test_report_print.py calls :func:`check`.
+tests/e2e/test_report_print.py calls :func:`check`.
 """
 
 from __future__ import annotations

@@ -73,3 +73,38 @@ def test_a_test_outside_the_tier_folders_is_an_error(suite):
     (suite.root / "tests" / "test_stray.py").write_text("def test_lost(): pass\n")
     out = suite()
     assert isinstance(out, str) and "tests/test_stray.py: a test lives in the folder" in out
+
+
+def test_long_poles_are_collected_first_in_their_order(suite):
+    """xdist hands files out in collection order (tasks.py: --no-loadscope-reorder): the
+    longest files start first, the others follow in their usual order."""
+    from conftest import LONG_POLES
+
+    for rel in LONG_POLES:
+        (suite.root / "tests" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (suite.root / "tests" / rel).write_text("def test_long(): pass\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"]
+        + ["-m", "unit or integration or e2e"],
+        cwd=suite.root,
+        capture_output=True,
+        text=True,
+    )
+    files = [line.split("::")[0] for line in done.stdout.splitlines() if "::" in line]
+    order = list(dict.fromkeys(f.removeprefix("tests/") for f in files))
+    assert order[: len(LONG_POLES)] == list(LONG_POLES)
+    assert order[len(LONG_POLES) :] == sorted(set(TESTS_BY_TIER) - set(LONG_POLES))
+
+
+def test_only_a_selection_reaching_the_e2e_tier_installs_the_browser():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("tasks", REPO / "tasks.py")
+    tasks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tasks)
+    assert not tasks.needs_browser([])  # CI: unit + integration + the smoke run
+    assert not tasks.needs_browser(["-m", "unit"])
+    assert not tasks.needs_browser(["tests/integration/test_report.py"])
+    for args in (["-m", "e2e"], ["-m", "e2e or slow"], ["tests/e2e/test_report_print.py"]):
+        assert tasks.needs_browser(args), args
+    assert tasks.needs_browser(["tests/"])

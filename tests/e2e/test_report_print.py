@@ -1,5 +1,7 @@
 """The report on paper: rendered HTML printed to PDF in headless Chromium, with no table or
-figure wider than the A4 page column (scripts/check_report_print.py does the measuring)."""
+figure wider than the A4 page column (scripts/check_report_print.py does the measuring).
+In the e2e tier because it needs a browser: `tasks.py test` installs Chromium only for a
+selection that reaches tests/e2e, so CI (unit + integration + the smoke run) needs none."""
 
 from __future__ import annotations
 
