@@ -158,10 +158,10 @@ def test_no_patient_identifier_reaches_mlflow(tracked):
     ids=["default loopback", "asked for all interfaces"],
 )
 def test_ui_binds_to_loopback_unless_asked(project, monkeypatch, capsys, args, host, warned):
-    import lbp_outcomes.tracking as tracking
+    import lbp_outcomes.tracking.ui as ui
 
     calls = []
-    monkeypatch.setattr(tracking.subprocess, "call", lambda cmd, env: calls.append(cmd) or 0)
+    monkeypatch.setattr(ui.subprocess, "call", lambda cmd, env: calls.append(cmd) or 0)
     write_params(project, pipeline_params(small_config(), tracking=True))
     assert main(["-C", str(project.root), "ui", *args]) == 0
     (cmd,) = calls
