@@ -40,10 +40,13 @@ def _trusted_types(model: Any, sio: Any) -> list[str]:
     return _TRUSTED[structure]
 
 
-def log_sklearn_model(model: Any, input_example: Any, name: str = "model") -> str:
+def log_sklearn_model(
+    model: Any, input_example: Any, name: str = "model", run_id: str | None = None
+) -> Any:
     """Log a fitted Pipeline with signature and input example (skops format, with the
-    project's own estimator types declared trusted) as the logged model ``name``.
-    Returns the model URI."""
+    project's own estimator types declared trusted) as the logged model ``name`` of run
+    ``run_id`` (default: the active run). Returns MLflow's ModelInfo (``model_uri``,
+    ``model_id``)."""
     import mlflow
     import skops.io as sio
     from mlflow.models import infer_signature
@@ -53,7 +56,7 @@ def log_sklearn_model(model: Any, input_example: Any, name: str = "model") -> st
         output = model.predict_proba(input_example)[:, 1]
     else:
         output = model.predict(input_example)
-    info = mlflow.sklearn.log_model(
+    return mlflow.sklearn.log_model(
         model,
         name=name,
         signature=infer_signature(input_example, output),
@@ -61,5 +64,5 @@ def log_sklearn_model(model: Any, input_example: Any, name: str = "model") -> st
         pip_requirements=pip_requirements(),
         skops_trusted_types=trusted,
         pyfunc_predict_fn="predict_proba" if hasattr(model, "predict_proba") else "predict",
+        run_id=run_id,
     )
-    return info.model_uri

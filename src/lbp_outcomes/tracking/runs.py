@@ -15,6 +15,7 @@ import functools
 import json
 import os
 import re
+import shutil
 import tempfile
 import time
 import warnings
@@ -26,7 +27,13 @@ from lbp_outcomes.config import Params
 from lbp_outcomes.tracking.models import log_sklearn_model
 from lbp_outcomes.tracking.provenance import git, pipeline_params, run_tags
 from lbp_outcomes.tracking.registry import register_version
-from lbp_outcomes.tracking.status import OWNER_TAG, close_orphaned_runs, closing_runs, owner_tag
+from lbp_outcomes.tracking.status import (
+    OWNER_TAG,
+    close_orphaned_runs,
+    closing_runs,
+    owner_tag,
+    terminating,
+)
 from lbp_outcomes.tracking.store import ensure_experiment, key, registered_name
 from lbp_outcomes.tracking.ui import SHARED_VIEW, shared_view
 
@@ -67,7 +74,7 @@ class Tracker:
                 ),
             )
             mlflow.set_tags(self.provenance)
-            _log_params(pipeline_params(self.params))
+            _log_params(mlflow.MlflowClient(), run.info.run_id, pipeline_params(self.params))
             self._log_config_files()
         self.parent_id = run.info.run_id
         mlflow.set_tags({f"stage.{stage}": "running", OWNER_TAG: owner_tag()})
@@ -142,42 +149,40 @@ class Tracker:
         if not self.enabled:
             return {}
         import mlflow
-        from mlflow.entities import Metric
 
         client = mlflow.MlflowClient()
-        created = client.create_run(
+        # Every tag in the run's creation and every param in one batch: a round trip to the
+        # store each, where fluent calls made several per child (round trips dominate).
+        run_id = client.create_run(
             self.experiment_id,
             start_time=int((time.time() - seconds) * 1000),
             tags={
                 "mlflow.parentRunId": self.parent_id,
                 "mlflow.runName": name,
                 "mlflow.note.content": description,
+                **self.provenance,
+                **tags,
+                OWNER_TAG: owner_tag(),
             },
             run_name=name,
-        )
-        with mlflow.start_run(run_id=created.info.run_id, nested=True) as run:
-            mlflow.set_tags({**self.provenance, **tags, OWNER_TAG: owner_tag()})
-            _log_params(params)
-            now = int(time.time() * 1000)
-            batch = [Metric(key(k), float(v), now, 0) for k, v in summary.items() if v is not None]
-            for name, values in folds.items():
-                batch += [
-                    Metric(key(name), float(v), now, step)
-                    for step, v in enumerate(values)
-                    if v == v
-                ]
-            for start in range(0, len(batch), 900):
-                client.log_batch(run.info.run_id, metrics=batch[start : start + 900])
-            for sub, path in artifacts.items():
-                mlflow.log_artifact(str(path), artifact_path=sub or None)
-            out = {"run_id": run.info.run_id}
+        ).info.run_id
+        with terminating(client, run_id):
+            _log_params(client, run_id, params)  # before the model: it copies the params
+            with tempfile.TemporaryDirectory(prefix="lbp-mlflow-child-") as tmp:
+                client.log_artifacts(run_id, str(_staged(artifacts, Path(tmp))))
+            out = {"run_id": run_id}
+            model_id = None
             if model is not None:
                 # Named for what it is (not "model"): the Models tab lists target-family
                 # (MLflow refuses / : . % and quotes in a model name).
                 label = f"{tags.get('target', 'model')}-{tags.get('family', '')}".rstrip("-")
-                out["model_uri"] = log_sklearn_model(
-                    model, input_example, name=re.sub(r"[^A-Za-z0-9_-]", "_", label)
+                info = log_sklearn_model(
+                    model, input_example, re.sub(r"[^A-Za-z0-9_-]", "_", label), run_id
                 )
+                out["model_uri"], model_id = info.model_uri, info.model_id
+            batch = _metrics(summary, folds, int(time.time() * 1000), model_id)
+            for start in range(0, len(batch), 900):
+                client.log_batch(run_id, metrics=batch[start : start + 900])
         return out
 
     def log_artifacts(self, files: dict[str, Path]) -> None:
@@ -251,9 +256,42 @@ class Tracker:
         )
 
 
-def _log_params(params: dict[str, str]) -> None:
-    import mlflow
+def _log_params(client: Any, run_id: str, params: dict[str, str]) -> None:
+    from mlflow.entities import Param
 
-    items = [(key(k), v) for k, v in params.items()]
-    for start in range(0, len(items), 100):
-        mlflow.log_params(dict(items[start : start + 100]))
+    items = [Param(key(k), v) for k, v in params.items()]
+    for start in range(0, len(items), 100):  # MLflow's limit per batch
+        client.log_batch(run_id, params=items[start : start + 100])
+
+
+def _metrics(
+    summary: dict[str, float | None],
+    folds: dict[str, list[float]],
+    now: int,
+    model_id: str | None,
+) -> list[Any]:
+    """A child run's metrics: the summaries at step 0, fold values as steps (NaN folds left
+    out). Step 0 carries the logged model's id, which MLflow's log_model would otherwise
+    copy onto the model by re-reading every metric's history (one query per key)."""
+    from mlflow.entities import Metric
+
+    batch = [
+        Metric(key(k), float(v), now, 0, model_id=model_id)
+        for k, v in summary.items()
+        if v is not None
+    ]
+    for name, values in folds.items():
+        batch += [
+            Metric(key(name), float(v), now, step, model_id=model_id if step == 0 else None)
+            for step, v in enumerate(values)
+            if v == v
+        ]
+    return batch
+
+
+def _staged(artifacts: dict[str, Path], folder: Path) -> Path:
+    """``{artifact subfolder: file}`` copied into one folder, logged in one call."""
+    for sub, path in artifacts.items():
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, folder / sub / Path(path).name)
+    return folder

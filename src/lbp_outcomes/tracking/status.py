@@ -58,3 +58,17 @@ def _end_all(status: str) -> None:
 
     while mlflow.active_run() is not None:
         mlflow.end_run(status=status)
+
+
+@contextlib.contextmanager
+def terminating(client: Any, run_id: str) -> Iterator[None]:
+    """End a child run opened without the fluent API: FINISHED, KILLED or FAILED."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        client.set_terminated(run_id, status="KILLED")
+        raise
+    except BaseException:
+        client.set_terminated(run_id, status="FAILED")
+        raise
+    client.set_terminated(run_id, status="FINISHED")

@@ -37,21 +37,32 @@ def log_train(
                 runs[data.name][family] = logged.get("run_id", "")
                 if family == result.champion(data.name):
                     registered[data.name] = _register_champion(tracker, result, data, logged)
-    _log_selected(tracker, result)
+    tracker.log_metrics({**_champion_metrics(result), **_selected_metrics(result)})  # one batch
     tracker.share_view()
     return {"runs": dict(runs), "registered": registered}
 
 
-def _log_selected(tracker: Tracker, result: TrainResult) -> None:
-    """The honest (selection-included) estimate per target, with its CI, on the parent run:
+def _selected_metrics(result: TrainResult) -> dict[str, float | None]:
+    """The honest (selection-included) estimate per target, with its CI, for the parent run:
     ``<target>.selected_<metric>`` (+ ``_ci_low``/``_ci_high``)."""
+    out: dict[str, float | None] = {}
     for target, entry in result.cv.items():
         sel = entry.selected
         if sel is not None:
             name = f"{target}.selected_{sel.metric}"
-            tracker.log_metrics(
-                {name: sel.mean, f"{name}_ci_low": sel.ci[0], f"{name}_ci_high": sel.ci[1]}
-            )
+            out |= {name: sel.mean, f"{name}_ci_low": sel.ci[0], f"{name}_ci_high": sel.ci[1]}
+    return out
+
+
+def _champion_metrics(result: TrainResult) -> dict[str, float | None]:
+    """Each champion's cross-validated primary metric, for the parent run:
+    ``<target>.champion_<metric>``."""
+    out: dict[str, float | None] = {}
+    for data in result.datasets:
+        primary = PRIMARY[data.task]
+        family = result.champion(data.name)
+        out[f"{data.name}.champion_{primary}"] = result.cv[data.name].families[family][primary].mean
+    return out
 
 
 def _log_pair(
@@ -140,7 +151,6 @@ def _register_champion(
             **{f"cv_{m}": f"{s.mean:.4f}" for m, s in summary.items() if s.mean is not None},
         },
     )
-    tracker.log_metrics({f"{data.name}.champion_{primary}": summary[primary].mean})
     label = result.labels[family]
     print(f"{data.name}: champion {label} ({primary} {summary[primary].mean:.3f})")
     return version
