@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "src" / "lbp_outcomes"
 WATCHED = ["train.py", "cli.py", "report"]
 # Modules that read other stages' outputs (where untyped hand-offs showed as .get calls).
-READERS = ["external.py", "explain.py", "summary.py", "predict_output.py", "report"]
+READERS = ["external.py", "explain", "summary.py", "predict_output.py", "report"]
 
 
 def module_name(path: Path) -> str:

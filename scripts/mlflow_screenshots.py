@@ -66,11 +66,11 @@ def main(argv: list[str]) -> int:
     out.mkdir(parents=True, exist_ok=True)
 
     from lbp_outcomes.config import load_params
-    from lbp_outcomes.tracking import WORKFLOW, _client, ensure_experiment, runs_url
+    from lbp_outcomes.tracking import WORKFLOW, ensure_experiment, open_client, runs_url
 
     params = load_params(root)
     experiment = ensure_experiment(params.tracking, root)
-    client = _client(params.tracking, root)
+    client = open_client(params.tracking, root)
     children = client.search_runs(
         [experiment], "tags.champion = 'true'", order_by=["attributes.start_time DESC"]
     )

@@ -78,7 +78,7 @@ def assert_loggable(model, X):
     ensemble's structure shows its members', so it loads back (e.g. from the registry)."""
     import skops.io as sio
 
-    from lbp_outcomes.tracking import _trusted_types
+    from lbp_outcomes.tracking.models import _trusted_types
 
     back = sio.loads(sio.dumps(model), trusted=_trusted_types(model, sio))
     assert np.array_equal(back.predict(X), model.predict(X))

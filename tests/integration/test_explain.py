@@ -331,6 +331,7 @@ def test_permutation_fast_path_equals_running_the_whole_pipeline(mlp, monkeypatc
 
     from lbp_outcomes import explain
     from lbp_outcomes.config import load_params
+    from lbp_outcomes.explain import permutation
     from lbp_outcomes.models.preprocess import FeatureSpec
 
     params = load_params(mlp.root)
@@ -344,7 +345,7 @@ def test_permutation_fast_path_equals_running_the_whole_pipeline(mlp, monkeypatc
         return explain.explain_pipeline(*args).values
 
     fast = shap_values()
-    monkeypatch.setattr(explain, "source_feature", lambda name, spec: "?")  # no fast path
+    monkeypatch.setattr(permutation, "source_feature", lambda name, spec: "?")  # no fast path
     np.testing.assert_allclose(shap_values(), fast, rtol=1e-9, atol=1e-12)
 
 

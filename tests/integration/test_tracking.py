@@ -114,6 +114,28 @@ def test_fold_values_are_logged_as_steps(tracked):
     assert {"r2_ci_low", "r2_ci_high", "r2_sd", "mae_mean", "rmse_mean"} <= set(run.data.metrics)
 
 
+def test_child_run_holds_its_artifacts_and_its_model_the_run_s_params_and_metrics(tracked):
+    """A child run is logged in a few batched calls (tracking/runs.py): its artifacts keep
+    their folders, and the logged model carries the run's params and its step-0 metrics (as
+    MLflow's own log_model would link them), the fold values beyond step 0 stay the run's."""
+    _, _, info, client = tracked
+    run = client.get_run(info["runs"]["pain_post"]["xgboost"])
+    top = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"cv", "plots", "fold_metrics.csv"} <= top
+    assert [a.path for a in client.list_artifacts(run.info.run_id, "cv")] == [
+        "cv/oof_predictions.csv"
+    ]
+    (output,) = run.outputs.model_outputs
+    model = client.get_logged_model(output.model_id)
+    assert model.name == "pain_post-xgboost"
+    assert model.source_run_id == run.info.run_id
+    assert model.params == run.data.params
+    linked = {(m.key, m.step) for m in model.metrics}
+    assert ("r2_mean", 0) in linked and ("r2_fold", 0) in linked
+    assert ("r2_fold", 1) not in linked
+    assert {m.key for m in model.metrics} == set(run.data.metrics)
+
+
 def test_champions_registered_with_alias(tracked):
     project, _, info, client = tracked
     cv = json.loads((project.root / "reports/metrics/cv.json").read_text())
@@ -158,10 +180,10 @@ def test_no_patient_identifier_reaches_mlflow(tracked):
     ids=["default loopback", "asked for all interfaces"],
 )
 def test_ui_binds_to_loopback_unless_asked(project, monkeypatch, capsys, args, host, warned):
-    import lbp_outcomes.tracking as tracking
+    import lbp_outcomes.tracking.ui as ui
 
     calls = []
-    monkeypatch.setattr(tracking.subprocess, "call", lambda cmd, env: calls.append(cmd) or 0)
+    monkeypatch.setattr(ui.subprocess, "call", lambda cmd, env: calls.append(cmd) or 0)
     write_params(project, pipeline_params(small_config(), tracking=True))
     assert main(["-C", str(project.root), "ui", *args]) == 0
     (cmd,) = calls
