@@ -96,8 +96,8 @@ def test_summary_flags_word_each_warning():
 def test_cohort_flow_in_words():
     line = prose.text(
         "cohort/flow_line", title="Development cohort", received=440, source="clinic_a.csv",
-        excluded_total=9, reasons="age out of range: 6; unknown sex: 3", analysed=431,
-        gaps="BMI (kg/m2) 4, Age (years) 1",
+        excluded_total=9, excluded=[("age out of range", 6), ("unknown sex", 3)], analysed=431,
+        gaps=[("BMI (kg/m2)", 4), ("Age (years)", 1)],
     )  # fmt: skip
     assert line == (
         "Development cohort: 440 records received from clinic_a.csv; 9 excluded (age out of "
@@ -106,7 +106,7 @@ def test_cohort_flow_in_words():
     )
     none = prose.text(
         "cohort/flow_line", title="External cohort", received=250, source="x", excluded_total=0,
-        reasons="", analysed=250, gaps="",
+        excluded=[], analysed=250, gaps=[],
     )  # fmt: skip
     assert none.endswith("; 0 excluded; 250 patients analysed. No missing values.")
 

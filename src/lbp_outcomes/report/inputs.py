@@ -64,6 +64,15 @@ class Inputs:
         entry = (self.cv or {}).get(target)
         return list(entry.families) if entry is not None else []
 
+    def source(self, cohort: str) -> Any:
+        """Where ``cohort`` came from, as the cohort manifest says (None: not said)."""
+        cohorts = (self.raw_manifest or {}).get("cohorts") or {}
+        return (cohorts.get(cohort) or {}).get("source")
+
+    def analysed(self, cohort: str) -> int | None:
+        """Patients left in ``cohort`` after cleaning (None: not cleaned)."""
+        return (self.cleaning or {}).get(cohort, {}).get("rows_out")
+
     @property
     def external_available(self) -> bool:
         return self.external is not None and self.external.available

@@ -3,6 +3,9 @@
 A partial is plain text with Jinja tags, wrapped freely: a line break (with the indentation
 around it) becomes one space, and a blank line ends a block (a paragraph or a bullet). The
 section builders decide which blocks go where; the wording lives in the templates.
+
+Short texts (captions, column headers, table notes) sit together as Jinja macros in one
+``phrases.j2`` per section and are rendered one at a time by :func:`phrase`.
 """
 
 from __future__ import annotations
@@ -46,3 +49,11 @@ def text(partial: str, /, **values: Any) -> str:
     if len(found) != 1:
         raise ValueError(f"{partial}.j2: {len(found)} blocks where one paragraph was expected")
     return found[0]
+
+
+def phrase(partial: str, name: str, /, **values: Any) -> str:
+    """Macro ``name`` of ``<partial>.j2`` (e.g. "cv/phrases", "table_caption"), on one line.
+
+    A macro takes only the values it declares: a misspelt or missing one is an error."""
+    macro = getattr(_ENV.get_template(f"{partial}.j2").module, name)
+    return _BREAK.sub(" ", str(macro(**values)).strip())
