@@ -16,6 +16,8 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from lbp_outcomes.report.document import num, pct
+
 PROSE = Path(__file__).parent / "templates" / "prose"
 _BREAK = re.compile(r"[ \t]*\n[ \t]*")
 _BLANK = re.compile(r"\n[ \t]*\n")
@@ -31,6 +33,8 @@ def _environment() -> Environment:
         keep_trailing_newline=True,
     )
     env.filters["fmt"] = format  # {{ value | fmt(".0%") }}: Python's format spec
+    env.filters["num"] = num  # {{ value | num(3) }}: decimals, a dash when missing
+    env.filters["pct"] = pct  # {{ share | pct(0) }}: a 0-1 share as a percentage
     return env
 
 
