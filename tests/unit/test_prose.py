@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from types import SimpleNamespace as NS
 
+import pytest
+
 from lbp_outcomes.report import prose
 from lbp_outcomes.report.render import inline_html
 
@@ -132,3 +134,23 @@ def test_calibration_method_in_words():
         "the tuning's inner cross-validation; the model itself is fitted once on all training "
         "rows); reported probabilities are kept within [0.001, 0.999]."
     )
+
+
+def test_a_phrase_is_one_line_and_takes_only_the_values_it_declares():
+    caption = prose.phrase("external/phrases", "table_caption", label="Pain", n=50, ci="95%")
+    assert caption == (
+        "Pain: performance of every final model in the external cohort (n = 50), estimate [95% CI]"
+    )
+    with pytest.raises(TypeError):
+        prose.phrase("external/phrases", "table_caption", label="Pain", n=50, ci="95%", x=1)
+
+
+def test_table1_header_and_notes_follow_the_cohorts():
+    one = prose.blocks("tables/characteristics_header", cohorts=[("Development", 431)], smd=False)
+    assert one == ["Characteristic", "Development (n = 431)", "Missing"]
+    two = prose.blocks(
+        "tables/characteristics_header", cohorts=[("Development", 431), ("External", 80)], smd=True
+    )
+    assert two[-2:] == ["Missing, development / external", "SMD"]
+    notes = prose.blocks("tables/characteristics_notes", skew_limit=1.0, smd=False)
+    assert len(notes) == 2 and "(|skewness| > 1)" in notes[0]
