@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lbp_outcomes.catalog import CLEANING
+from lbp_outcomes.catalog import CLEANING, CleaningFlow
 from lbp_outcomes.report import prose, tables
 from lbp_outcomes.report.context import Context
 from lbp_outcomes.report.document import (
@@ -26,23 +26,22 @@ def cohort(ctx: Context) -> Section:
     cleaning = ctx.inputs.cleaning
     if not cleaning:
         return section.add(missing_input(CLEANING, "clean"))
-    manifest = (ctx.inputs.raw_manifest or {}).get("cohorts") or {}
     columns, texts = [], []
     for name in ("development", "external"):
         flow = cleaning.get(name)
-        if not isinstance(flow, dict):
+        if flow is None:
             continue
         title = prose.phrase(PHRASES, "title", name=name)
-        source = flow.get("source") or (manifest.get(name) or {}).get("source") or ""
-        excluded = sorted((flow.get("excluded") or {}).items(), key=lambda kv: (-kv[1], kv[0]))
+        source = flow.source or ctx.inputs.source(name) or ""
+        excluded = sorted(flow.excluded.items(), key=lambda kv: (-kv[1], kv[0]))
         columns.append(
             FlowCohort(
                 title=title,
                 source=str(source),
-                received=flow.get("rows_in"),
-                excluded=[(str(k), int(v)) for k, v in excluded],
-                excluded_total=flow.get("excluded_total"),
-                analysed=flow.get("rows_out"),
+                received=flow.rows_in,
+                excluded=excluded,
+                excluded_total=flow.excluded_total,
+                analysed=flow.rows_out,
                 outcomes=_outcome_counts(ctx, name, flow),
             )
         )
@@ -54,28 +53,31 @@ def cohort(ctx: Context) -> Section:
 
 
 def _flow_line(
-    ctx: Context, title: str, source: Any, flow: dict[str, Any], excluded: list[tuple[str, int]]
+    ctx: Context, title: str, source: Any, flow: CleaningFlow, excluded: list[tuple[str, int]]
 ) -> str:
     """One cohort's flow in words (the diagram's twin)."""
-    gaps = {c: n for c, n in sorted((flow.get("missing") or {}).items()) if n}
-    gaps.pop(ctx.cfg.id_column, None)
+    gaps = {c: n for c, n in sorted(flow.missing.items()) if n and c != ctx.cfg.id_column}
     return prose.text(
         "cohort/flow_line",
         title=title,
-        received=flow.get("rows_in", DASH),
+        received=_or_dash(flow.rows_in),
         source=source,
-        excluded_total=flow.get("excluded_total", 0),
+        excluded_total=flow.excluded_total or 0,
         excluded=excluded,
-        analysed=flow.get("rows_out", DASH),
+        analysed=_or_dash(flow.rows_out),
         gaps=[(ctx.label(c), n) for c, n in gaps.items()],
     )
 
 
-def _outcome_counts(ctx: Context, cohort_name: str, flow: dict[str, Any]) -> list[tuple[str, str]]:
+def _or_dash(value: int | None) -> Any:
+    return DASH if value is None else value
+
+
+def _outcome_counts(ctx: Context, cohort_name: str, flow: CleaningFlow) -> list[tuple[str, str]]:
     """Patients with each outcome: declared targets from cleaning, MCIC targets from the
     feature files."""
     counts: list[tuple[str, str]] = []
-    available = flow.get("targets_available") or {}
+    available = flow.targets_available
     frame = ctx.inputs.development if cohort_name == "development" else ctx.inputs.external_frame
     for target in ctx.cfg.all_targets:
         if target in available:
