@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from types import SimpleNamespace as NS
 
 import pytest
@@ -154,3 +156,24 @@ def test_table1_header_and_notes_follow_the_cohorts():
     assert two[-2:] == ["Missing, development / external", "SMD"]
     notes = prose.blocks("tables/characteristics_notes", skew_limit=1.0, smd=False)
     assert len(notes) == 2 and "(|skewness| > 1)" in notes[0]
+
+
+def test_every_partial_compiles_and_every_phrase_used_in_the_code_exists():
+    names = [
+        p.relative_to(prose.PROSE).with_suffix("").as_posix() for p in prose.PROSE.rglob("*.j2")
+    ]
+    # a syntax error in any partial fails here, not in the one report that reaches it
+    templates = {name: prose._ENV.get_template(f"{name}.j2") for name in names}
+    modules = {name: t.module for name, t in templates.items() if name.endswith("phrases")}
+    local = re.compile(r'^PHRASES = "([\w/]+)"', re.M)
+    short = re.compile(r'(?:\bsay\(|\(PHRASES,\s*)"(\w+)"')
+    explicit = re.compile(r'prose\.phrase\(\s*"([\w/]+)",\s*"(\w+)"')
+    checked = 0
+    for path in Path(prose.__file__).parent.rglob("*.py"):
+        text = path.read_text()
+        found = local.search(text)
+        uses = [(found.group(1) if found else "", m) for m in short.findall(text)]
+        for partial, macro in uses + explicit.findall(text):
+            assert hasattr(modules[partial], macro), f"{path.name}: {partial}.j2 has no {macro}"
+            checked += 1
+    assert checked > 50

@@ -56,8 +56,11 @@ def _ids(sections_: list[Section]) -> set[str]:
     return out
 
 
+PHRASES = "report/phrases"
+
+
 def say(name: str, /, **values: object) -> str:
-    return prose.phrase("report/phrases", name, **values)
+    return prose.phrase(PHRASES, name, **values)
 
 
 def _title(ctx: Context) -> str:
