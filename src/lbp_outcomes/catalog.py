@@ -227,6 +227,21 @@ class TrackingInfo(Contract):
 
 
 # -- cohort / clean: read by later stages -------------------------------------------------
+class CleaningFlow(Contract):
+    """One cohort's flow in reports/cleaning.json (clean.py): patients received, excluded
+    per reason, analysed; missing values per column and patients per outcome, after
+    cleaning. ``source``: the file shown to the reader; ``id``: the id column or row number."""
+
+    source: str | None = None
+    id: str | None = None
+    rows_in: int | None = None
+    excluded: dict[str, int] = {}
+    excluded_total: int | None = None
+    rows_out: int | None = None
+    missing: dict[str, int] = {}
+    targets_available: dict[str, int] = {}
+
+
 class RawManifest(Open):
     """data/raw/manifest.json: where each cohort came from; generator settings if synthetic."""
 
@@ -325,7 +340,7 @@ def _one_line(exc: Exception) -> str:
 
 # -- the catalog ------------------------------------------------------------------------------
 RAW_MANIFEST = JsonOutput(paths.RAW / paths.MANIFEST, "cohort", RawManifest)
-CLEANING = JsonOutput(paths.REPORTS / "cleaning.json", "clean", item=Open)
+CLEANING = JsonOutput(paths.REPORTS / "cleaning.json", "clean", item=CleaningFlow)
 MANIFEST = JsonOutput(paths.MODELS / paths.MANIFEST, "train", Manifest)
 CV_METRICS = JsonOutput(paths.METRICS / "cv.json", "train", item=TargetCV)
 CV_DIR = paths.REPORTS / "cv"  # folds.csv, oof.parquet, notes.json, clinical tables

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from types import SimpleNamespace as NS
+
+import pytest
 
 from lbp_outcomes.report import prose
 from lbp_outcomes.report.render import inline_html
@@ -96,8 +100,8 @@ def test_summary_flags_word_each_warning():
 def test_cohort_flow_in_words():
     line = prose.text(
         "cohort/flow_line", title="Development cohort", received=440, source="clinic_a.csv",
-        excluded_total=9, reasons="age out of range: 6; unknown sex: 3", analysed=431,
-        gaps="BMI (kg/m2) 4, Age (years) 1",
+        excluded_total=9, excluded=[("age out of range", 6), ("unknown sex", 3)], analysed=431,
+        gaps=[("BMI (kg/m2)", 4), ("Age (years)", 1)],
     )  # fmt: skip
     assert line == (
         "Development cohort: 440 records received from clinic_a.csv; 9 excluded (age out of "
@@ -106,7 +110,7 @@ def test_cohort_flow_in_words():
     )
     none = prose.text(
         "cohort/flow_line", title="External cohort", received=250, source="x", excluded_total=0,
-        reasons="", analysed=250, gaps="",
+        excluded=[], analysed=250, gaps=[],
     )  # fmt: skip
     assert none.endswith("; 0 excluded; 250 patients analysed. No missing values.")
 
@@ -132,3 +136,44 @@ def test_calibration_method_in_words():
         "the tuning's inner cross-validation; the model itself is fitted once on all training "
         "rows); reported probabilities are kept within [0.001, 0.999]."
     )
+
+
+def test_a_phrase_is_one_line_and_takes_only_the_values_it_declares():
+    caption = prose.phrase("external/phrases", "table_caption", label="Pain", n=50, ci="95%")
+    assert caption == (
+        "Pain: performance of every final model in the external cohort (n = 50), estimate [95% CI]"
+    )
+    with pytest.raises(TypeError):
+        prose.phrase("external/phrases", "table_caption", label="Pain", n=50, ci="95%", x=1)
+
+
+def test_table1_header_and_notes_follow_the_cohorts():
+    one = prose.blocks("tables/characteristics_header", cohorts=[("Development", 431)], smd=False)
+    assert one == ["Characteristic", "Development (n = 431)", "Missing"]
+    two = prose.blocks(
+        "tables/characteristics_header", cohorts=[("Development", 431), ("External", 80)], smd=True
+    )
+    assert two[-2:] == ["Missing, development / external", "SMD"]
+    notes = prose.blocks("tables/characteristics_notes", skew_limit=1.0, smd=False)
+    assert len(notes) == 2 and "(|skewness| > 1)" in notes[0]
+
+
+def test_every_partial_compiles_and_every_phrase_used_in_the_code_exists():
+    names = [
+        p.relative_to(prose.PROSE).with_suffix("").as_posix() for p in prose.PROSE.rglob("*.j2")
+    ]
+    # a syntax error in any partial fails here, not in the one report that reaches it
+    templates = {name: prose._ENV.get_template(f"{name}.j2") for name in names}
+    modules = {name: t.module for name, t in templates.items() if name.endswith("phrases")}
+    local = re.compile(r'^PHRASES = "([\w/]+)"', re.M)
+    short = re.compile(r'(?:\bsay\(|\(PHRASES,\s*)"(\w+)"')
+    explicit = re.compile(r'prose\.phrase\(\s*"([\w/]+)",\s*"(\w+)"')
+    checked = 0
+    for path in Path(prose.__file__).parent.rglob("*.py"):
+        text = path.read_text()
+        found = local.search(text)
+        uses = [(found.group(1) if found else "", m) for m in short.findall(text)]
+        for partial, macro in uses + explicit.findall(text):
+            assert hasattr(modules[partial], macro), f"{path.name}: {partial}.j2 has no {macro}"
+            checked += 1
+    assert checked > 50

@@ -9,7 +9,8 @@ import json
 from typing import Any
 
 from lbp_outcomes.report import effects_checks as checks
-from lbp_outcomes.report.context import Context
+from lbp_outcomes.report import prose
+from lbp_outcomes.report.context import Context, slug
 from lbp_outcomes.report.document import (
     Bullets,
     Note,
@@ -20,11 +21,11 @@ from lbp_outcomes.report.document import (
 )
 
 RESULTS = "effects/effects.json"
-FINAL = {
-    "forest": "an honest causal forest",
-    "linear": "a linear model per treatment (effects linear in the baseline features, a "
-    "step for each category)",
-}
+PHRASES = "effects/phrases"
+
+
+def say(name: str, /, **values: object) -> str:
+    return prose.phrase(PHRASES, name, **values)
 
 
 def _load(ctx: Context) -> dict[str, Any] | None:
@@ -41,23 +42,13 @@ def section(ctx: Context) -> Section | None:
     out = Section("effects", "Which treatment, for whom")
     res = _load(ctx)
     if res is None or not res.get("available"):
-        why = (res or {}).get("reason", f"reports/{RESULTS} is missing (run the effects stage)")
-        return out.add(Note(f"No treatment comparison: {why}."))
+        why = (res or {}).get("reason", say("missing", rel=f"reports/{RESULTS}"))
+        return out.add(Note(say("not_available", why=why)))
     for name, entry in res["targets"].items():
         entry["label"] = ctx.label(name)  # display text is the report's (data config display:)
     labels, ref = res["arms"], res["arms"][res["reference"]]
-    final = res.get("final", "forest")
-    out.add(
-        Paragraph(
-            f"Each treatment is compared with {ref} ({res['assignment']} allocation, "
-            f"{res['n']} patients). Average effects are doubly robust (AIPW: an outcome model "
-            f"per arm, {res['learner']}, and the allocation probabilities, cross-fitted in "
-            f"{res['folds']} folds), shown beside the plain difference of arm means. "
-            f"Per-patient effects come from a DR-learner whose final stage is {FINAL[final]}; "
-            "every check below uses predictions for patients the model was not fitted on. "
-            "Yes/no outcomes are differences in the probability of success."
-        )
-    )
+    intro = prose.text("effects/intro", res=res, ref=ref, final=res.get("final", "forest"))
+    out.add(Paragraph(intro))
     out.add(*_verdicts(res, labels))
     out.add(_averages(res, labels))
     out.subsections.append(_validation(ctx, res, labels))
@@ -71,34 +62,20 @@ def section(ctx: Context) -> Section | None:
 
 
 def _verdicts(res: dict[str, Any], labels: dict[str, str]) -> list[Any]:
-    items = []
-    for e in res["targets"].values():
-        het = e["heterogeneity"]
-        if het["found"]:
-            text = (
-                f"{e['label']}: the predicted differences between patients are real "
-                f"(heterogeneity test {checks.p_text(het['p_value'])})."
-            )
-        else:
-            text = (
-                f"{e['label']}: no evidence that the best treatment differs between "
-                f"patients (heterogeneity test {checks.p_text(het['p_value'])})."
-            )
-        items.append(text)
+    """Per outcome, whether the effects differ between patients; then the advice."""
+    verdicts = [
+        (e["label"], e["heterogeneity"]["found"], checks.p_text(e["heterogeneity"]["p_value"]))
+        for e in res["targets"].values()
+    ]
     rec = res["recommendation"]
-    target = res["targets"][res["policy_target"]]["label"]
-    if rec["mode"] == "personalised":
-        advice = (
-            f"Recommendations ({target}) are personalised: each patient gets the arm "
-            "with the best predicted outcome."
-        )
-    else:
-        advice = (
-            f"Recommendation ({target}): {labels[rec['best_on_average']]} for everyone, "
-            "the best arm on average, since the test found no difference between "
-            "patients to act on."
-        )
-    return [Bullets(items), Note(advice)]
+    personalised = rec["mode"] == "personalised"
+    advice = prose.text(
+        "effects/advice",
+        personalised=personalised,
+        target=res["targets"][res["policy_target"]]["label"],
+        best=None if personalised else labels[rec["best_on_average"]],
+    )
+    return [Bullets(prose.blocks("effects/verdicts", verdicts=verdicts)), Note(advice)]
 
 
 def _averages(res: dict[str, Any], labels: dict[str, str]) -> Table:
@@ -119,7 +96,7 @@ def _averages(res: dict[str, Any], labels: dict[str, str]) -> Table:
             )
             classes.append("level")
     return Table(
-        f"Average effect of each treatment vs {labels[res['reference']]} (95% CI)",
+        say("averages_caption", reference=labels[res["reference"]]),
         ["Treatment", "n", "Doubly robust (AIPW)", "Difference of means"],
         rows,
         classes=classes,
@@ -134,7 +111,7 @@ def _validation(ctx: Context, res: dict[str, Any], labels: dict[str, str]) -> Se
             s, a = v["blp"]["slope"], v["toc"]["autoc"]
             rows.append(
                 [
-                    f"{e['label']}: {labels[arm]}",
+                    say("validation_row", label=e["label"], arm=labels[arm]),
                     interval(s["estimate"], s["ci_low"], s["ci_high"], 2, landmarks=(0, 1)),
                     checks.p_text(v["blp"]["p_value"]).removeprefix("p = "),
                     interval(
@@ -146,17 +123,10 @@ def _validation(ctx: Context, res: dict[str, Any], labels: dict[str, str]) -> Se
                     ),
                 ]
             )
-    sub.add(
-        Paragraph(
-            "Calibration slope: the observed (doubly robust) effect regressed on the predicted "
-            "effect; above 0, the predictions separate patients who gain more from those who "
-            "gain less; near 1, they are also the right size. AUTOC: the average extra benefit "
-            "among the patients predicted to gain most (0: the ranking is no better than chance)."
-        )
-    )
+    sub.add(Paragraph(prose.text("effects/validation")))
     sub.add(
         Table(
-            "Heterogeneity of the predicted effects (95% CI)",
+            say("validation_caption"),
             ["Outcome and treatment", "Calibration slope", "p (slope > 0)", "AUTOC"],
             rows,
         )
@@ -164,31 +134,13 @@ def _validation(ctx: Context, res: dict[str, Any], labels: dict[str, str]) -> Se
     target = res["policy_target"]
     e = res["targets"][target]
     sub.add(_policy(e, checks.digits(e["kind"])))
-    slug = ctx_slug(target)
-    sub.add(
-        ctx.figure(
-            f"effects/{slug}_groups.png",
-            f"{e['label']}: observed vs predicted effect by predicted-effect group "
-            "(fifths of patients, lowest predicted effect first).",
-            f"{e['label']}: effects by predicted-benefit group",
+    label = e["label"]
+    for kind in ("groups", "toc"):
+        rel = f"effects/{slug(target)}_{kind}.png"
+        sub.add(
+            ctx.figure(rel, say(f"{kind}_caption", label=label), say(f"{kind}_alt", label=label))
         )
-    )
-    sub.add(
-        ctx.figure(
-            f"effects/{slug}_toc.png",
-            f"{e['label']}: targeting operator characteristic (TOC) with 95% "
-            "bootstrap bands; a curve above 0 means the top-ranked patients gain "
-            "more than average.",
-            f"{e['label']}: TOC curve",
-        )
-    )
     return sub
-
-
-def ctx_slug(target: str) -> str:
-    from lbp_outcomes.paths import slug
-
-    return slug(target)
 
 
 def _policy(e: dict[str, Any], d: int) -> Table:
@@ -209,9 +161,8 @@ def _policy(e: dict[str, Any], d: int) -> Table:
         ]
     )
     return Table(
-        f"Policy value, {e['label']}: mean outcome if every patient followed the "
-        "rule (doubly robust, held-out folds, 95% CI)",
+        say("policy_caption", label=e["label"]),
         ["Rule", "Value"],
         rows,
-        notes=["A gain whose CI includes 0 is no evidence that personalising helps."],
+        notes=[say("policy_note")],
     )

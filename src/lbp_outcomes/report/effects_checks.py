@@ -5,11 +5,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from lbp_outcomes.report import prose
 from lbp_outcomes.report.document import DASH, Bullets, Paragraph, Section, Table, interval, num
+
+PHRASES = "effects/phrases"
+
+
+def say(name: str, /, **values: object) -> str:
+    return prose.phrase(PHRASES, name, **values)
 
 
 def p_text(p: float) -> str:
-    return "p < 0.001" if p < 0.001 else f"p = {num(p, 3)}"
+    """ "p = 0.012", or "p < 0.001"."""
+    return say("p_value", p=p)
 
 
 def digits(kind: str) -> int:
@@ -41,16 +49,10 @@ def external(res: dict[str, Any]) -> Section | None:
                 num(pehe, 3),
             ]
         )
-    sub.add(
-        Paragraph(
-            "The development cohort's per-patient model applied unchanged to the external "
-            "patients, judged by their own doubly robust scores (nuisances cross-fitted within "
-            "the external cohort)."
-        )
-    )
+    sub.add(Paragraph(prose.text("effects/external")))
     sub.add(
         Table(
-            "Per-patient effects in the external cohort (95% CI)",
+            say("external_caption"),
             [
                 "Outcome",
                 "n",
@@ -74,25 +76,17 @@ def truth(res: dict[str, Any]) -> Section:
         rows.append(
             [
                 e["label"],
-                f"{covered} of {len(t['ate'])}",
+                say("covered", n=covered, of=len(t["ate"])),
                 num(t["pehe"]["abs"], 3),
                 num(t["pehe"]["fraction"], 2),
                 num(pol["gain_fraction"], 2),
                 num(pol["regret"], 3),
             ]
         )
-    sub.add(
-        Paragraph(
-            "Synthetic data only: every patient's expected outcome under every arm is known. "
-            "PEHE: root mean squared error of the per-patient effects (and over the SD of the true "
-            "effects: 1 is no better than giving everyone the average effect). Oracle gain "
-            "recovered: the learned rule's true gain over the best single arm as a share of the "
-            "best possible rule's; regret: the outcome lost against that best possible rule."
-        )
-    )
+    sub.add(Paragraph(prose.text("effects/truth")))
     sub.add(
         Table(
-            "Estimates against the truth",
+            say("truth_caption"),
             [
                 "Outcome",
                 "True average effect in 95% CI",
@@ -109,18 +103,10 @@ def truth(res: dict[str, Any]) -> Section:
 
 def limits(res: dict[str, Any]) -> Section:
     sub = Section("effects-limits", "Limits")
-    items = [
-        "Randomised allocation makes the average effects unbiased by design; with "
-        "observational data they rest on no unmeasured confounding and on overlap "
-        "(the stage refuses cohorts where too many patients had almost no chance of an arm)."
-        if res["assignment"] == "randomized"
-        else "Observational data: the effects assume every confounder is among the features, "
-        f"and overlap (share of patients with a poor propensity: "
-        f"{num(next(iter(res['targets'].values())).get('overlap', {}).get('share_below_threshold'), 3)}).",
-        "Patients without the outcome are left out of that outcome's analysis (complete cases).",
-        "Per-patient intervals are pointwise: about 1 in 20 patients' true effects lie "
-        "outside theirs; the heterogeneity test is the guard against acting on noise.",
-        "A trial powered for average effects is rarely large enough to find who benefits "
-        "most; a null heterogeneity test is not proof that everyone responds alike.",
-    ]
+    randomized = res["assignment"] == "randomized"
+    share = None
+    if not randomized:  # overlap is the observational effects' assumption
+        first = next(iter(res["targets"].values()))
+        share = (first.get("overlap") or {}).get("share_below_threshold")
+    items = prose.blocks("effects/limits", randomized=randomized, poor_overlap=num(share, 3))
     return sub.add(Bullets(items))

@@ -16,19 +16,26 @@ from typing import Any
 import pandas as pd
 
 from lbp_outcomes import catalog, paths
-from lbp_outcomes.catalog import CVNotes, ExternalMetrics, JsonOutput, TargetCV, TargetImportance
+from lbp_outcomes.catalog import (
+    CleaningFlow,
+    CVNotes,
+    ExternalMetrics,
+    JsonOutput,
+    TargetCV,
+    TargetImportance,
+)
 from lbp_outcomes.tracking import data_hashes
 
 
 @dataclass
 class Inputs:
     """The stage outputs the report is built from (None: file absent or unreadable). The
-    other stages' outputs are typed (lbp_outcomes.catalog); the cohort manifest, the
-    cleaning flow and the clinical tables stay mappings (their sections read them as such)."""
+    other stages' outputs are typed (lbp_outcomes.catalog); the cohort manifest and the
+    clinical tables stay mappings (their sections read them as such)."""
 
     root: Path
     raw_manifest: dict[str, Any] | None = None
-    cleaning: dict[str, Any] | None = None
+    cleaning: dict[str, CleaningFlow] | None = None  # per cohort
     cv: dict[str, TargetCV] | None = None
     cv_notes: CVNotes | None = None
     external: ExternalMetrics | None = None
@@ -63,6 +70,16 @@ class Inputs:
     def families(self, target: str) -> list[str]:
         entry = (self.cv or {}).get(target)
         return list(entry.families) if entry is not None else []
+
+    def source(self, cohort: str) -> Any:
+        """Where ``cohort`` came from, as the cohort manifest says (None: not said)."""
+        cohorts = (self.raw_manifest or {}).get("cohorts") or {}
+        return (cohorts.get(cohort) or {}).get("source")
+
+    def analysed(self, cohort: str) -> int | None:
+        """Patients left in ``cohort`` after cleaning (None: not cleaned)."""
+        flow = (self.cleaning or {}).get(cohort)
+        return flow.rows_out if flow is not None else None
 
     @property
     def external_available(self) -> bool:
@@ -102,7 +119,7 @@ def load(root: Path, params: Any) -> Inputs:
     inputs = Inputs(
         root=root,
         raw_manifest=_json(root, catalog.RAW_MANIFEST.path, read),
-        cleaning=_json(root, catalog.CLEANING.path, read),
+        cleaning=_typed(root, catalog.CLEANING, read),
         cv=_typed(root, catalog.CV_METRICS, read),
         cv_notes=_typed(root, catalog.CV_NOTES, read),
         external=_typed(root, catalog.EXTERNAL_METRICS, read),

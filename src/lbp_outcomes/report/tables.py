@@ -11,12 +11,14 @@ import contextlib
 import re
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from lbp_outcomes.dataconfig import DataConfig
+from lbp_outcomes.report import prose
 from lbp_outcomes.report.document import DASH, Table, num
 
 # Above this absolute skewness a numeric column is summarised by median [Q1, Q3]
@@ -74,6 +76,38 @@ def _integer(cfg: DataConfig, column: str) -> bool:
     return bool(spec is not None and getattr(spec, "integer", False))
 
 
+@dataclass(frozen=True)
+class Spec:
+    """How Table 1 summarises each column (from the data config and the development data)."""
+
+    columns: list[str]
+    categorical: list[str]
+    numeric: list[str]
+    nonnormal: list[str]  # numeric columns shown as median [Q1, Q3]
+    labels: dict[str, str]  # column -> its unique display label
+    decimals: dict[str, int]
+    order: dict[str, list[str]]  # categorical column -> its levels in display order
+
+    @classmethod
+    def of(cls, cfg: DataConfig, columns: list[str], cohorts: dict[str, pd.DataFrame]) -> Spec:
+        development = cohorts["Development"]
+        categorical = [c for c in columns if _kind(cfg, c) == "categorical"]
+        numeric = [c for c in columns if c not in categorical]
+
+        def skewed(column: str) -> bool:
+            return abs(float(development[column].skew(skipna=True) or 0.0)) > SKEW_LIMIT
+
+        return cls(
+            columns=columns,
+            categorical=categorical,
+            numeric=numeric,
+            nonnormal=[c for c in numeric if _integer(cfg, c) or skewed(c)],
+            labels=_unique_labels(cfg, columns),
+            decimals={c: _decimals(cfg, c, [f[c] for f in cohorts.values()]) for c in numeric},
+            order={c: levels for c in categorical if (levels := _levels(cfg, c))},
+        )
+
+
 def characteristics(
     cfg: DataConfig, development: pd.DataFrame, external: pd.DataFrame | None
 ) -> Table:
@@ -83,20 +117,44 @@ def characteristics(
     categorical: n (%) of patients with a value. Missing: count per cohort. SMD: the
     standardised mean difference between the cohorts as tableone computes it.
     """
-    from tableone import TableOne
-
     columns = table_columns(cfg, development)
     cohorts = {"Development": development}
     if external is not None:
         columns = [c for c in columns if c in external.columns]
         cohorts["External"] = external
+    spec = Spec.of(cfg, columns, cohorts)
+    table = _tableone(spec, _stacked(cfg, spec, cohorts), grouped=len(cohorts) > 1)
+    smd_col = next((c for c in table.columns if str(c).startswith("SMD")), None)
+    missing = {
+        spec.labels[c]: " / ".join(str(int(frame[c].isna().sum())) for frame in cohorts.values())
+        for c in columns
+    }
+    group_cols = list(cohorts) if len(cohorts) > 1 else ["Overall"]
+    rows, classes = _rows(table, spec.labels, group_cols, smd_col, missing)
+    header = prose.blocks(
+        "tables/characteristics_header",
+        cohorts=[(name, len(frame)) for name, frame in cohorts.items()],
+        smd=smd_col is not None,
+    )
+    wording = cfg.prediction
+    caption = prose.text(
+        "tables/characteristics_caption",
+        when=wording.predictors_known,
+        measured=wording.outcomes_measured,
+        grouped=len(cohorts) > 1,
+    )
+    notes = prose.blocks(
+        "tables/characteristics_notes", skew_limit=SKEW_LIMIT, smd=smd_col is not None
+    )
+    return Table(caption, header, rows, notes=notes, classes=classes)
 
+
+def _stacked(cfg: DataConfig, spec: Spec, cohorts: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """The cohorts one under the other (``_cohort`` names each), categories as text."""
     parts = []
     for name, frame in cohorts.items():
-        part = frame[columns].copy()
-        for column in columns:
-            if _kind(cfg, column) != "categorical":
-                continue
+        part = frame[spec.columns].copy()
+        for column in spec.categorical:
             if column in cfg.mcic or column in cfg.targets:  # binary: 0/1 -> its level names
                 part[column] = part[column].map(binary_levels(cfg, column)).astype(object)
             else:
@@ -104,50 +162,43 @@ def characteristics(
             part[column] = [str(v) if pd.notna(v) else None for v in part[column]]
         part["_cohort"] = name
         parts.append(part)
-    data = pd.concat(parts, ignore_index=True)
+    return pd.concat(parts, ignore_index=True)
 
-    categorical = [c for c in columns if _kind(cfg, c) == "categorical"]
-    numeric = [c for c in columns if c not in categorical]
-    nonnormal = [
-        c
-        for c in numeric
-        if _integer(cfg, c) or abs(float(development[c].skew(skipna=True) or 0.0)) > SKEW_LIMIT
-    ]
-    labels = _unique_labels(cfg, columns)
-    decimals = {c: _decimals(cfg, c, [f[c] for f in cohorts.values()]) for c in numeric}
-    order = {c: _levels(cfg, c) for c in categorical if _levels(cfg, c)}
 
-    grouped = len(cohorts) > 1
+def _tableone(spec: Spec, data: pd.DataFrame, grouped: bool) -> pd.DataFrame:
+    """tableone's summary, one row per (variable, level), columns flattened."""
+    from tableone import TableOne
+
     with _quiet():
         t1 = TableOne(
             data,
-            columns=columns,
-            categorical=categorical,
-            continuous=numeric,
-            nonnormal=nonnormal,
+            columns=spec.columns,
+            categorical=spec.categorical,
+            continuous=spec.numeric,
+            nonnormal=spec.nonnormal,
             groupby="_cohort" if grouped else None,
             smd=grouped,
             missing=False,
             overall=not grouped,
             include_null=False,
-            order=order,
-            rename=labels,
-            decimals={**decimals, **dict.fromkeys(categorical, 1)},
+            order=spec.order,
+            rename=spec.labels,
+            decimals={**spec.decimals, **dict.fromkeys(spec.categorical, 1)},
         )
         table = t1.tableone.copy()
     table.columns = [c[-1] if isinstance(c, tuple) else c for c in table.columns]
-    group_cols = list(cohorts) if grouped else ["Overall"]
-    smd_col = next((c for c in table.columns if str(c).startswith("SMD")), None)
+    return table
 
-    missing = {
-        labels[c]: " / ".join(str(int(frame[c].isna().sum())) for frame in cohorts.values())
-        for c in columns
-    }
-    header = ["Characteristic", *(f"{name} (n = {len(f)})" for name, f in cohorts.items())]
-    header.append("Missing, " + " / ".join(n.lower() for n in cohorts) if grouped else "Missing")
-    if smd_col is not None:
-        header.append("SMD")
 
+def _rows(
+    table: pd.DataFrame,
+    labels: dict[str, str],
+    group_cols: list[str],
+    smd_col: Any,
+    missing: dict[str, str],
+) -> tuple[list[list[str]], list[str]]:
+    """Table 1's rows and their classes: a numeric variable is one row; a categorical one is
+    a heading row (with its missing count and SMD), then one row per level."""
     rows: list[list[str]] = []
     classes: list[str] = []
     seen: set[str] = set()
@@ -155,44 +206,21 @@ def characteristics(
         variable, level = str(variable), str(level)
         if variable == "n":
             continue  # the n per cohort is in the header
-        name = _base(variable, labels)
-        smd = _smd_text(values.get(smd_col)) if smd_col else None
+        smd = [_smd_text(values.get(smd_col))] if smd_col else []
         cells = [_cell(values.get(col)) for col in group_cols]
-        variable = variable.replace("[Q1,Q3]", "[Q1, Q3]")
+        name = variable.replace("[Q1,Q3]", "[Q1, Q3]")
+        lost = missing.get(_base(variable, labels), "")
         if level == "":
-            rows.append([variable, *cells, missing.get(name, ""), *([smd] if smd_col else [])])
+            rows.append([name, *cells, lost, *smd])
             classes.append("")
             continue
-        if variable not in seen:  # a categorical variable: a heading row, then its levels
-            seen.add(variable)
-            rows.append(
-                [variable, *[""] * len(cells), missing.get(name, ""), *([smd] if smd_col else [])]
-            )
+        if name not in seen:
+            seen.add(name)
+            rows.append([name, *[""] * len(cells), lost, *smd])
             classes.append("group")
         rows.append([level, *cells, "", *([""] if smd_col else [])])
         classes.append("level")
-
-    notes = [
-        "Numeric characteristics: mean (SD), or median [Q1, Q3] for whole-number scores and "
-        f"skewed distributions (|skewness| > {SKEW_LIMIT:g}); categorical: n (%) of the "
-        "patients with a recorded value.",
-        "Missing: patients without a value in each cohort.",
-    ]
-    if smd_col is not None:
-        notes.append(
-            "SMD: standardised mean difference between the cohorts (absolute value; for "
-            "categorical characteristics over all levels); above 0.1 is commonly read as a "
-            "meaningful imbalance."
-        )
-    wording = cfg.prediction
-    caption = (
-        "Patient characteristics"
-        + (f" {wording.predictors_known}" if wording.predictors_known else "")
-        + " and outcomes"
-        + (f" {wording.outcomes_measured}" if wording.outcomes_measured else "")
-        + (", development vs external cohort" if grouped else ", development cohort")
-    )
-    return Table(caption, header, rows, notes=notes, classes=classes)
+    return rows, classes
 
 
 def _unique_labels(cfg: DataConfig, columns: list[str]) -> dict[str, str]:
