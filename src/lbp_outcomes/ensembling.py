@@ -1,6 +1,12 @@
 """The ensemble family's cross-validation: its results per outer fold and its final model,
 assembled from the fitted families' results (it fits nothing of its own).
 
+The ensemble's inner score (what :mod:`lbp_outcomes.selection` compares with the families'
+inner scores) is cross-fitted (:func:`inner_blend`): the weights that are kept are chosen on
+all inner out-of-fold predictions, but the score comes from weights chosen on other parts of
+those rows. Scoring the blend on the rows that chose its weights would be the best of 25
+blends on those very rows, and made selection pick the ensemble in every fold.
+
 Kept apart from :mod:`lbp_outcomes.models.ensemble` (the estimator) because it works on
 :mod:`lbp_outcomes.cv`'s results, and cv imports the model families: the estimator module
 stays below cv, this one above it.
@@ -8,6 +14,7 @@ stays below cv, this one above it.
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -17,6 +24,7 @@ from lbp_outcomes import metrics
 from lbp_outcomes.cv import FoldResult, FoldTask, TargetData
 from lbp_outcomes.models import ensemble
 from lbp_outcomes.models.calibrated import clip
+from lbp_outcomes.models.tuning import inner_splitter
 from lbp_outcomes.seeds import derive_seed
 
 
@@ -28,13 +36,15 @@ def assemble(
     members: list[str],
     metric: str,
     seed: int,
+    inner_folds: int = 3,
 ) -> list[FoldResult]:
     """The ensemble family's CV results and final model for one target, from its members'
     results (``FoldResult`` of every family, any target; only ``members`` of
     ``data.name`` are read). One result per outer fold and one final refit, like any family.
 
     ``data``: the target's :class:`lbp_outcomes.cv.TargetData`; ``metric``: the tuning
-    metric the weights maximise; ``seed``: the run's seed (names the tasks' seeds).
+    metric the weights maximise; ``seed``: the run's seed (names the tasks' seeds);
+    ``inner_folds``: parts of the cross-fitted inner score (``tuning.inner_folds``).
     """
     groups: dict[tuple[int, int], dict[str, Any]] = {}
     for r in results:
@@ -44,7 +54,6 @@ def assemble(
     for (repeat, fold), found in sorted(groups.items()):
         started = time.perf_counter()
         group = {f: found[f] for f in members if f in found}
-        weights, blended = ensemble.inner_blend(group, data.y, metric, rounds)
         first = next(iter(group.values())).task
         task = FoldTask(
             data.name,
@@ -55,7 +64,11 @@ def assemble(
             first.test,
             derive_seed(seed, data.name, name, *(("final",) if first.is_final else (repeat, fold))),
         )
-        result = FoldResult(task, {"weights": weights}, inner_score=blended)
+        split_seed = derive_seed(task.seed, "inner")
+        weights, honest = inner_blend(
+            group, data.y, data.task, metric, rounds, inner_folds, split_seed
+        )
+        result = FoldResult(task, {"weights": weights}, inner_score=honest)
         if task.is_final:
             fitted = {f: r.model for f, r in group.items()}
             result.model = ensemble.from_fitted(data.task, fitted, weights, data.X, rounds=rounds)
@@ -79,5 +92,49 @@ def assemble_all(params: Any, datasets: list[Any], results: list[Any]) -> list[A
         rounds = int(params.model[name].params.get("rounds", ensemble.ROUNDS))
         for data in datasets:
             metric = getattr(params.tuning.metric, data.task)
-            out += assemble(name, rounds, data, results, fitted, metric, params.seed)
+            folds = params.tuning.inner_folds
+            out += assemble(name, rounds, data, results, fitted, metric, params.seed, folds)
     return out
+
+
+def inner_blend(
+    results: dict[str, Any],
+    y: np.ndarray,
+    task: str,
+    metric: str,
+    rounds: int = ensemble.ROUNDS,
+    folds: int = 3,
+    seed: int = 0,
+) -> tuple[dict[str, float], float | None]:
+    """Caruana weights ({family: weight}, config order) and the blend's honest inner score
+    from one training fold's results (``{family: FoldResult}`` with ``inner_rows``/
+    ``inner_oof``); ``y``: the target's outcomes (indexed by ``inner_rows``); ``task``:
+    "regression" | "binary"; ``metric``: the tuning metric (higher is better).
+
+    The weights are chosen on every row all members predicted out of fold (members capped
+    by ``max_train_rows`` or with a failed inner fit may miss some). The score is
+    :func:`lbp_outcomes.models.ensemble.crossfit_score` over a ``folds``-part split of those
+    rows (stratified for binary outcomes, seeded with ``seed``): a mean over parts of rows
+    that chose nothing, like a family's inner score. None without inner predictions; NaN
+    when the rows cannot be split or a part cannot be scored.
+    """
+    families = [f for f, r in results.items() if r.inner_oof is not None]
+    if not families:  # no inner CV could run (too few events to stratify): equal weights
+        return {f: 1 / len(results) for f in results}, None
+    common = results[families[0]].inner_rows
+    for f in families[1:]:
+        common = np.intersect1d(common, results[f].inner_rows)
+    columns = []
+    for f in families:
+        r = results[f]
+        columns.append(r.inner_oof[np.searchsorted(r.inner_rows, common)])
+    P = np.column_stack(columns)
+    keep = np.all(np.isfinite(P), axis=1)
+    P, y_inner = P[keep], y[common[keep]]
+    weights, _ = ensemble.caruana_weights(P, y_inner, metric, rounds)
+    try:
+        splits = list(inner_splitter(task, folds, seed).split(P, y_inner))
+        honest = ensemble.crossfit_score(P, y_inner, metric, rounds, splits)
+    except ValueError:  # fewer rows (or events) than parts, or a part of one class
+        honest = math.nan
+    return dict(zip(families, weights.tolist(), strict=True)), honest

@@ -7,11 +7,14 @@ rounds it was added in. The weights of the best round are kept, so the blend sco
 as well as the best single member on the predictions it was chosen on. AutoGluon's
 ``WeightedEnsemble`` uses the same rule.
 
-Cross-validation (:func:`assemble`) fits nothing new: in each outer training fold, tuning
+Cross-validation (:func:`lbp_outcomes.ensembling.assemble`) fits nothing new: in each outer training fold, tuning
 already ran an inner CV per family and kept its out-of-fold predictions
 (:class:`lbp_outcomes.models.tuning.Tuned`), and each family's tuned pipeline was fitted on
 the training fold and predicted the test fold. The weights are chosen on the former, applied
 to the latter. Everything is inside the training fold; the test fold is only predicted.
+The blend's inner score, which selection compares with each family's inner score, is
+cross-fitted (:func:`crossfit_score`): scored on parts of the inner predictions whose weights
+were chosen on the other parts, never on the rows that chose them.
 The saved model (final refit) is the same construction on the whole development cohort:
 each family's final pipeline, weighted by Caruana on the final tuning's inner predictions.
 
@@ -77,27 +80,22 @@ def caruana_weights(P: np.ndarray, y: np.ndarray, metric: str, rounds: int = ROU
     return best_counts / best_counts.sum(), float(best_score)
 
 
-def inner_blend(results: dict[str, Any], y: np.ndarray, metric: str, rounds: int = ROUNDS):
-    """Caruana weights ({family: weight}, config order) and the blend's inner score from one
-    training fold's results (``{family: FoldResult}`` with ``inner_rows``/``inner_oof``).
+def crossfit_score(P: np.ndarray, y: np.ndarray, metric: str, rounds: int, splits) -> float:
+    """The honest score of Caruana selection on ``P`` ((n, m) out-of-fold predictions,
+    ``y`` (n,)): for each part k of ``splits`` ((fit rows, score rows) positions, e.g.
+    ``KFold.split(P, y)``), weights chosen on the other parts score the blend on part k;
+    the mean over parts. Raises ValueError where the metric does (e.g. AUROC of one class).
 
-    Rows are aligned by position; only rows every member predicted are used (members capped
-    by ``max_train_rows`` or with a failed inner fit may miss some).
+    The in-sample score of :func:`caruana_weights` is the best of ``rounds`` blends on the
+    very rows it reports, so it is optimistic; this one, like a family's inner score, is
+    the mean over parts of a score on rows that chose nothing. Pure arithmetic: no refits.
     """
-    families = [f for f, r in results.items() if r.inner_oof is not None]
-    if not families:  # no inner CV could run (too few events to stratify): equal weights
-        return {f: 1 / len(results) for f in results}, None
-    common = results[families[0]].inner_rows
-    for f in families[1:]:
-        common = np.intersect1d(common, results[f].inner_rows)
-    columns = []
-    for f in families:
-        r = results[f]
-        columns.append(r.inner_oof[np.searchsorted(r.inner_rows, common)])
-    P = np.column_stack(columns)
-    keep = np.all(np.isfinite(P), axis=1)
-    weights, blended = caruana_weights(P[keep], y[common[keep]], metric, rounds)
-    return dict(zip(families, weights.tolist(), strict=True)), blended
+    score = SCORES[metric]
+    values = []
+    for fit, held in splits:
+        weights, _ = caruana_weights(P[fit], y[fit], metric, rounds)
+        values.append(float(score(y[held], P[held] @ weights)))
+    return float(np.mean(values)) if values else math.nan
 
 
 class _Ensemble(_BaseComposition):
