@@ -145,6 +145,9 @@ class TuningConfig(_Strict):
     inner_folds: int = Field(default=3, ge=2)
     sampler: Literal["tpe", "random"] = "tpe"
     metric: TuningMetric = TuningMetric()
+    #: How the ensemble's inner score, which per-fold selection compares with the families'
+    #: inner scores, is measured (lbp_outcomes.ensembling.inner_blend).
+    ensemble_score: Literal["in_sample", "cross_fitted"] = "in_sample"
 
     @model_validator(mode="after")
     def _budget(self) -> TuningConfig:

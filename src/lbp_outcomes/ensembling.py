@@ -2,10 +2,13 @@
 assembled from the fitted families' results (it fits nothing of its own).
 
 The ensemble's inner score (what :mod:`lbp_outcomes.selection` compares with the families'
-inner scores) is cross-fitted (:func:`inner_blend`): the weights that are kept are chosen on
-all inner out-of-fold predictions, but the score comes from weights chosen on other parts of
-those rows. Scoring the blend on the rows that chose its weights would be the best of 25
-blends on those very rows, and made selection pick the ensemble in every fold.
+inner scores) is ``tuning.ensemble_score`` (:func:`inner_blend`). The weights that are kept
+are always chosen on all inner out-of-fold predictions. "in_sample" (the default) scores the
+blend on those very rows: the best of 25 blends there, optimistic by construction, so
+selection leans to the ensemble (a prior, decided on training rows only: the outer estimate
+stays honest). "cross_fitted" scores weights chosen on other parts of the rows: an
+even-handed comparison, which on the default experiment chose more single families and gave
+lower outer estimates (docs/model-selection.md).
 
 Kept apart from :mod:`lbp_outcomes.models.ensemble` (the estimator) because it works on
 :mod:`lbp_outcomes.cv`'s results, and cv imports the model families: the estimator module
@@ -36,7 +39,8 @@ def assemble(
     members: list[str],
     metric: str,
     seed: int,
-    inner_folds: int = 3,
+    inner_folds: int,
+    score: str,
 ) -> list[FoldResult]:
     """The ensemble family's CV results and final model for one target, from its members'
     results (``FoldResult`` of every family, any target; only ``members`` of
@@ -44,7 +48,8 @@ def assemble(
 
     ``data``: the target's :class:`lbp_outcomes.cv.TargetData`; ``metric``: the tuning
     metric the weights maximise; ``seed``: the run's seed (names the tasks' seeds);
-    ``inner_folds``: parts of the cross-fitted inner score (``tuning.inner_folds``).
+    ``inner_folds``: parts of the cross-fitted inner score (``tuning.inner_folds``);
+    ``score``: "cross_fitted" or "in_sample" (``tuning.ensemble_score``, :func:`inner_blend`).
     """
     groups: dict[tuple[int, int], dict[str, Any]] = {}
     for r in results:
@@ -65,10 +70,10 @@ def assemble(
             derive_seed(seed, data.name, name, *(("final",) if first.is_final else (repeat, fold))),
         )
         split_seed = derive_seed(task.seed, "inner")
-        weights, honest = inner_blend(
-            group, data.y, data.task, metric, rounds, inner_folds, split_seed
+        weights, inner = inner_blend(
+            group, data.y, data.task, metric, rounds, inner_folds, split_seed, score=score
         )
-        result = FoldResult(task, {"weights": weights}, inner_score=honest)
+        result = FoldResult(task, {"weights": weights}, inner_score=inner)
         if task.is_final:
             fitted = {f: r.model for f, r in group.items()}
             result.model = ensemble.from_fitted(data.task, fitted, weights, data.X, rounds=rounds)
@@ -92,8 +97,11 @@ def assemble_all(params: Any, datasets: list[Any], results: list[Any]) -> list[A
         rounds = int(params.model[name].params.get("rounds", ensemble.ROUNDS))
         for data in datasets:
             metric = getattr(params.tuning.metric, data.task)
-            folds = params.tuning.inner_folds
-            out += assemble(name, rounds, data, results, fitted, metric, params.seed, folds)
+            tuning = params.tuning
+            out += assemble(
+                name, rounds, data, results, fitted, metric, params.seed,
+                tuning.inner_folds, tuning.ensemble_score,
+            )  # fmt: skip
     return out
 
 
@@ -105,14 +113,16 @@ def inner_blend(
     rounds: int = ensemble.ROUNDS,
     folds: int = 3,
     seed: int = 0,
+    *,
+    score: str,
 ) -> tuple[dict[str, float], float | None]:
-    """Caruana weights ({family: weight}, config order) and the blend's honest inner score
-    from one training fold's results (``{family: FoldResult}`` with ``inner_rows``/
+    """Caruana weights ({family: weight}, config order) and the blend's inner score from one training fold's results (``{family: FoldResult}`` with ``inner_rows``/
     ``inner_oof``); ``y``: the target's outcomes (indexed by ``inner_rows``); ``task``:
     "regression" | "binary"; ``metric``: the tuning metric (higher is better).
 
     The weights are chosen on every row all members predicted out of fold (members capped
-    by ``max_train_rows`` or with a failed inner fit may miss some). The score is
+    by ``max_train_rows`` or with a failed inner fit may miss some). ``score="in_sample"``:
+    the blend's score on those rows. ``score="cross_fitted"``:
     :func:`lbp_outcomes.models.ensemble.crossfit_score` over a ``folds``-part split of those
     rows (stratified for binary outcomes, seeded with ``seed``): a mean over parts of rows
     that chose nothing, like a family's inner score. None without inner predictions; NaN
@@ -131,7 +141,9 @@ def inner_blend(
     P = np.column_stack(columns)
     keep = np.all(np.isfinite(P), axis=1)
     P, y_inner = P[keep], y[common[keep]]
-    weights, _ = ensemble.caruana_weights(P, y_inner, metric, rounds)
+    weights, in_sample = ensemble.caruana_weights(P, y_inner, metric, rounds)
+    if score == "in_sample":  # the best of ``rounds`` blends on the rows that chose it
+        return dict(zip(families, weights.tolist(), strict=True)), in_sample
     try:
         splits = list(inner_splitter(task, folds, seed).split(P, y_inner))
         honest = ensemble.crossfit_score(P, y_inner, metric, rounds, splits)

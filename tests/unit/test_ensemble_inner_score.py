@@ -67,7 +67,7 @@ def test_selection_prefers_the_single_family_when_the_honest_blend_is_worse():
     members = {f"m{j}": _member(f"m{j}", y, P[train, j], P[test, j]) for j in range(P.shape[1])}
     data = TargetData("pain", "regression", pd.DataFrame({"x": y}), y)
     (blend,) = ensembling.assemble(
-        "ensemble", 25, data, list(members.values()), list(members), "r2", 3
+        "ensemble", 25, data, list(members.values()), list(members), "r2", 3, 3, "cross_fitted"
     )
     in_sample = caruana_weights(P[train], y[train], "r2", 25)[1]
     assert in_sample > members["m0"].inner_score  # the old rule would choose the ensemble
@@ -82,10 +82,17 @@ def test_inner_blend_keeps_weights_fitted_on_every_inner_row():
     y, P = _noise_case()
     train, test = slice(0, N_TRAIN), slice(N_TRAIN, None)
     members = {f"m{j}": _member(f"m{j}", y, P[train, j], P[test, j]) for j in range(3)}
-    weights, honest = ensembling.inner_blend(members, y, "regression", "r2", 25, 3, seed=5)
+    weights, honest = ensembling.inner_blend(
+        members, y, "regression", "r2", 25, 3, seed=5, score="cross_fitted"
+    )
     expected = caruana_weights(P[train, :3], y[train], "r2", 25)[0]
     assert list(weights.values()) == pytest.approx(expected.tolist())
-    assert honest == ensembling.inner_blend(members, y, "regression", "r2", 25, 3, seed=5)[1]
+    assert (
+        honest
+        == ensembling.inner_blend(
+            members, y, "regression", "r2", 25, 3, seed=5, score="cross_fitted"
+        )[1]
+    )
 
 
 def test_binary_inner_score_is_cross_fitted_on_stratified_parts():
@@ -99,6 +106,27 @@ def test_binary_inner_score_is_cross_fitted_on_stratified_parts():
         r = _member(f"m{j}", y, P[train, j], P[test, j])
         r.inner_score = None  # not used here
         members[f"m{j}"] = r
-    _, honest = ensembling.inner_blend(members, y, "binary", "roc_auc", 25, 3, seed=2)
+    _, honest = ensembling.inner_blend(
+        members, y, "binary", "roc_auc", 25, 3, seed=2, score="cross_fitted"
+    )
     in_sample = caruana_weights(P[train], y[train], "roc_auc", 25)[1]
     assert 0.5 < honest < in_sample
+
+
+def test_in_sample_score_is_the_blend_on_the_rows_that_chose_its_weights():
+    """tuning.ensemble_score=in_sample (the default): the prior toward the ensemble, and
+    the same weights as the cross-fitted variant."""
+    y, P = _noise_case()
+    train, test = slice(0, N_TRAIN), slice(N_TRAIN, None)
+    members = {f"m{j}": _member(f"m{j}", y, P[train, j], P[test, j]) for j in range(P.shape[1])}
+    data = TargetData("pain", "regression", pd.DataFrame({"x": y}), y)
+    results = list(members.values())
+    (prior,) = ensembling.assemble(
+        "ensemble", 25, data, results, list(members), "r2", 3, 3, "in_sample"
+    )
+    (even,) = ensembling.assemble(
+        "ensemble", 25, data, results, list(members), "r2", 3, 3, "cross_fitted"
+    )
+    assert prior.inner_score == caruana_weights(P[train], y[train], "r2", 25)[1]
+    assert prior.inner_score > even.inner_score
+    assert prior.params == even.params  # the kept weights do not depend on the score

@@ -119,7 +119,7 @@ def figures(
     for target, attribution in attributions.items():
         entry = report[target]
         family = entry["family"]
-        family_label = (params.model[family].label if family in params.model else "") or family
+        family_label = family  # by key: display names are the report's
         outcome = target
         caption = unit_caption(attribution.unit, manifest.targets[target].task, outcome)
         title = _wrap(

@@ -73,6 +73,7 @@ def cv_table(ctx: Context, target: str) -> Table:
     notes = prose.blocks(
         "cv/table_notes",
         honest=honest is not None and honest.metric in order,
+        ensemble_score=ctx.params.tuning.ensemble_score,
         n=entry.n,
         events=events[0] if events else None,
         total=events[1] if events else 0,
