@@ -8,10 +8,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
-import yaml
+from lbp_outcomes import lifecycle  # standard library only
 
-from lbp_outcomes import devtools
+# As every stage does, before numpy loads (OpenBLAS reads its settings then): tests that run
+# stages in this process must compute with the same BLAS kernels as the processes they start
+# (Dask workers, loky workers, `dvc repro`), or results differ in the last bit on a CPU whose
+# own kernels are not the pinned ones (seen: local vs Dask, ensemble calibration slope
+# 1.0039367792235194 vs ...196 on an Intel AVX-512 machine).
+lifecycle.configure_environment()
+
+import pytest  # noqa: E402
+import yaml  # noqa: E402
+
+from lbp_outcomes import devtools  # noqa: E402
 
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
