@@ -9,6 +9,8 @@ plot folder ``<target>_calibration.png`` and ``<target>_decision.png``.
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +50,14 @@ class Clinical:
     subgroups: dict[str, Any]
 
 
+#: ``mapper(fn, calls) -> [fn(*args) for args in calls]``, in order: e.g. an Executor's map.
+Mapper = Callable[[Callable[..., Any], Sequence[tuple]], list[Any]]
+
+
+def _in_order(fn: Callable[..., Any], calls: Sequence[tuple]) -> list[Any]:
+    return [fn(*args) for args in calls]
+
+
 def evaluate(
     items: list[Predictions],
     cfg: DataConfig,
@@ -57,61 +67,128 @@ def evaluate(
     n_boot: int,
     level: float,
     plot_dir: Path,
+    mapper: Mapper | None = None,
 ) -> Clinical:
     """All three analyses for every target in ``items``; figures into ``plot_dir``.
 
     ``names``: display name per family; ``where``: "cross-validation (out-of-fold)" or
     "the external cohort", for titles; ``n_boot``/``level``: subgroup bootstrap CIs.
+    ``mapper`` runs the targets as independent tasks (a stage's process pool; default: one
+    after another here).
     """
+    results = (mapper or _in_order)(one, calls(items, cfg, names, where, seed, n_boot, level))
+    return collect([item.target for item in items], results, plot_dir)
+
+
+def calls(
+    items: list[Predictions],
+    cfg: DataConfig,
+    names: dict[str, str],
+    where: str,
+    seed: int,
+    n_boot: int,
+    level: float,
+) -> list[tuple]:
+    """The arguments of :func:`one` per target, for a caller that runs them with its own
+    tasks. Every random draw is seeded by its target, so the numbers do not depend on
+    where, or in which order, a target runs."""
+    return [(item, cfg, names, where, seed, n_boot, level) for item in items]
+
+
+def collect(targets: list[str], results: list[Any], plot_dir: Path) -> Clinical:
+    """:func:`one`'s results (one per target, in the order of ``targets``) as one
+    :class:`Clinical`; the figures written into ``plot_dir``."""
     out = Clinical({}, {}, {"settings": subgroups.settings(), "targets": {}})
-    for item in items:
-        binary = item.task == "binary"
-        label = item.target  # display text is the report's (data config `display:`)
-        champ = item.table[item.table["family"] == item.champion].sort_values("row")
-        curves = {}
-        for family, part in item.table.groupby("family", sort=False):
-            boot = calibration.N_BOOT if family == item.champion else 0
-            curves[family] = calibration.curve(
-                part["observed"],
-                part["predicted"],
-                derive_seed(seed, item.target, family, "calibration_curve"),
-                n_boot=boot,
-                binary=binary,
-            )
-        champion_name = names.get(item.champion, item.champion)
-        calibration.figure(
-            {names.get(f, f): c for f, c in curves.items()},
-            champion_name,
-            champ["observed"].to_numpy(),
-            champ["predicted"].to_numpy(),
-            f"{label}: calibration in {where}",
-            "probability" if binary else label,
-            plot_dir / f"{paths.slug(item.target)}_calibration.png",
+    for target, (part, figures) in zip(targets, results, strict=True):
+        out.calibration[target] = part.calibration
+        if part.decision is not None:
+            out.decision[target] = part.decision
+        if part.subgroups is not None:
+            out.subgroups["targets"][target] = part.subgroups
+        for name, png in figures.items():
+            (plot_dir / name).write_bytes(png)
+    return out
+
+
+@dataclass
+class _Target:
+    """One target's results: calibration, decision (binary) and subgroups (if any)."""
+
+    calibration: dict[str, Any]
+    decision: dict[str, Any] | None
+    subgroups: dict[str, Any] | None
+
+
+def one(
+    item: Predictions,
+    cfg: DataConfig,
+    names: dict[str, str],
+    where: str,
+    seed: int,
+    n_boot: int,
+    level: float,
+) -> tuple[_Target, dict[str, bytes]]:
+    """One target's analyses and its figures as PNG bytes by file name (a task may run in
+    another process, or on another machine: nothing is written where the caller can't see)."""
+    with tempfile.TemporaryDirectory(prefix="lbp-clinical-") as tmp:
+        plot_dir = Path(tmp)
+        part = _Target(_calibration(item, names, where, seed, plot_dir), None, None)
+        if item.task == "binary":
+            part.decision = _decision(item, names, item.target, where, plot_dir)
+        part.subgroups = _subgroups(item, cfg, seed, n_boot, level)
+        return part, {png.name: png.read_bytes() for png in sorted(plot_dir.glob("*.png"))}
+
+
+def _calibration(
+    item: Predictions, names: dict[str, str], where: str, seed: int, plot_dir: Path
+) -> dict[str, Any]:
+    binary = item.task == "binary"
+    label = item.target  # display text is the report's (data config `display:`)
+    champ = _champion_rows(item)
+    curves = {}
+    for family, part in item.table.groupby("family", sort=False):
+        boot = calibration.N_BOOT if family == item.champion else 0
+        curves[family] = calibration.curve(
+            part["observed"],
+            part["predicted"],
+            derive_seed(seed, item.target, family, "calibration_curve"),
+            n_boot=boot,
             binary=binary,
         )
-        out.calibration[item.target] = {
-            "champion": item.champion,
-            "families": {f: c.to_json() for f, c in curves.items()},
-        }
-        if binary:
-            out.decision[item.target] = _decision(item, names, label, where, plot_dir)
-        groups = subgroups.groupings(item.cohort.iloc[champ["row"].to_numpy()], cfg)
-        if groups:
-            results = subgroups.evaluate(
-                champ["observed"].to_numpy(),
-                champ["predicted"].to_numpy(),
-                item.task,
-                groups,
-                n_boot,
-                derive_seed(seed, item.target, "subgroups"),
-                level,
-            )
-            out.subgroups["targets"][item.target] = {
-                "task": item.task,
-                "champion": item.champion,
-                "groups": subgroups.to_json(results),
-            }
-    return out
+    calibration.figure(
+        {names.get(f, f): c for f, c in curves.items()},
+        names.get(item.champion, item.champion),
+        champ["observed"].to_numpy(),
+        champ["predicted"].to_numpy(),
+        f"{label}: calibration in {where}",
+        "probability" if binary else label,
+        plot_dir / f"{paths.slug(item.target)}_calibration.png",
+        binary=binary,
+    )
+    return {"champion": item.champion, "families": {f: c.to_json() for f, c in curves.items()}}
+
+
+def _champion_rows(item: Predictions) -> pd.DataFrame:
+    return item.table[item.table["family"] == item.champion].sort_values("row")
+
+
+def _subgroups(
+    item: Predictions, cfg: DataConfig, seed: int, n_boot: int, level: float
+) -> dict[str, Any] | None:
+    champ = _champion_rows(item)
+    groups = subgroups.groupings(item.cohort.iloc[champ["row"].to_numpy()], cfg)
+    if not groups:
+        return None
+    results = subgroups.evaluate(
+        champ["observed"].to_numpy(),
+        champ["predicted"].to_numpy(),
+        item.task,
+        groups,
+        n_boot,
+        derive_seed(seed, item.target, "subgroups"),
+        level,
+    )
+    return {"task": item.task, "champion": item.champion, "groups": subgroups.to_json(results)}
 
 
 def _decision(

@@ -122,6 +122,11 @@ def _check_workers(client: Any, cfg: ExecutorConfig) -> None:
                 )
 
 
+def apply(fn: Callable[..., Any], args: tuple) -> Any:
+    """``fn(*args)``: one :meth:`Executor.map` can then run tasks of several functions."""
+    return fn(*args)
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
@@ -199,6 +204,34 @@ class Executor:
             for i, result in parallel(delayed(_call)(i, fn, args) for i, args in enumerate(calls)):
                 results[i] = result
                 advance(1)
+        return results
+
+    def start(
+        self, fn: Callable[..., Any], calls: Sequence[tuple], label: str = "tasks"
+    ) -> Callable[[], list[Any]]:
+        """Start ``[fn(*args) for args in calls]`` on the pool and return at once; the
+        returned function waits for the results (in input order; a task's exception is
+        raised there). The stage meanwhile does its own work, e.g. opens its MLflow run.
+        In-process (``n_jobs: 1``) and on Dask the tasks run when the results are asked for.
+        """
+        if self.client is not None or self.cfg.n_jobs == 1:
+            return lambda: self.map(fn, calls, label, progress=False)
+        from joblib import Parallel, delayed
+
+        # A generator-returning Parallel dispatches its tasks as soon as it is called.
+        outputs = Parallel(
+            n_jobs=self.cfg.n_jobs,
+            return_as="generator_unordered",
+            batch_size=1,
+            initializer=exit_with_parent,
+        )(delayed(_call)(i, fn, args) for i, args in enumerate(calls))
+
+        def results() -> list[Any]:
+            out: list[Any] = [None] * len(calls)
+            for i, result in outputs:
+                out[i] = result
+            return out
+
         return results
 
     def run_in_driver(

@@ -24,83 +24,20 @@ pipeline and the report carry on.
 from __future__ import annotations
 
 import tempfile
-import warnings
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 import pandas as pd
 
-from lbp_outcomes import catalog, clinical, intervals, metrics, paths, plots
+from lbp_outcomes import catalog, clinical, metrics, paths, plots
 from lbp_outcomes.atomic import Outputs
 from lbp_outcomes.catalog import ExternalMetrics, Manifest
 from lbp_outcomes.config import Params
-from lbp_outcomes.dataconfig import DataConfig
-from lbp_outcomes.models.families import predict
 from lbp_outcomes.models.preprocess import FeatureSpec, make_preprocessor
 from lbp_outcomes.seeds import derive_seed
 from lbp_outcomes.tracking import Tracker, read_parent_run, read_registered
-
-
-# -- model updating ---------------------------------------------------------------------------
-def recalibrate(task: str, pred_fit: np.ndarray, y_fit: np.ndarray, how: str):
-    """Return f(pred) -> updated prediction, fitted on (pred_fit, y_fit).
-
-    ``how``: "intercept" (shift) or "intercept_slope" (shift and scale); for binary targets
-    on the logit scale (logistic recalibration).
-    """
-    if task == "regression":
-        if how == "intercept":
-            shift = float(np.mean(y_fit - pred_fit))
-            return lambda p: p + shift
-        slope, intercept = np.polyfit(pred_fit, y_fit, 1)
-        return lambda p: intercept + slope * p
-    lp = metrics.logit(pred_fit)
-    if how == "intercept":
-        (a,) = metrics._logistic_fit(y_fit, None, offset=lp)
-        return lambda p: 1 / (1 + np.exp(-(a + metrics.logit(p))))
-    a, b = metrics._logistic_fit(y_fit, lp, offset=np.zeros_like(lp))
-    return lambda p: 1 / (1 + np.exp(-(a + b * metrics.logit(p))))
-
-
-def updating(
-    task: str, y: np.ndarray, pred: np.ndarray, fit_fraction: float, repeats: int, seed: int
-) -> dict[str, dict[str, float]]:
-    """Mean performance on the held-back part, before and after each kind of update."""
-    rng = np.random.default_rng(seed)
-    # every split's held-back part has the same size: score them all in one vectorised call
-    batch = metrics.regression_batch if task == "regression" else metrics.binary_batch
-    observed: list[np.ndarray] = []
-    results: dict[str, list[np.ndarray]] = {"original": [], "intercept": [], "intercept_slope": []}
-    n = len(y)
-    n_fit = max(2, int(round(fit_fraction * n)))
-    done = 0
-    for _ in range(repeats * 5):  # binary: skip splits with one class on either side
-        if done == repeats:
-            break
-        order = rng.permutation(n)
-        fit, evaluate = order[:n_fit], order[n_fit:]
-        if task == "binary" and (len(np.unique(y[fit])) < 2 or len(np.unique(y[evaluate])) < 2):
-            continue
-        observed.append(y[evaluate])
-        results["original"].append(pred[evaluate])
-        for how in ("intercept", "intercept_slope"):
-            update = recalibrate(task, pred[fit], y[fit], how)
-            results[how].append(update(pred[evaluate]))
-        done += 1
-    out: dict[str, Any] = {}
-    for how, rows in results.items():
-        if not rows:
-            out[how] = {}
-            continue
-        scores = batch(np.stack(observed), np.stack(rows))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN metric: undefined
-            out[how] = {k: metrics.finite_or_none(float(np.nanmean(v))) for k, v in scores.items()}
-    out["splits"] = done
-    out["fit_fraction"] = fit_fraction
-    return out
+from lbp_outcomes.validation import TargetValidation, validate_target
 
 
 # -- case mix ---------------------------------------------------------------------------------
@@ -165,130 +102,57 @@ def membership(
 
 
 # -- the stage ----------------------------------------------------------------------------------
-def evaluate(params: Params, root: Path, manifest: Manifest, dev: pd.DataFrame, ext: pd.DataFrame):
-    """All external-validation numbers; returns (report dict, predictions frame, curves)."""
-    cfg: DataConfig = params.data
-    spec = FeatureSpec.from_config(cfg)
+def case_mix(params: Params, dev: pd.DataFrame, ext: pd.DataFrame) -> dict[str, Any]:
+    """Standardised differences and the membership model's AUROC."""
+    spec = FeatureSpec.from_config(params.data)
     xcfg = params.external
-    report: dict[str, Any] = {"available": True, "n": len(ext), "targets": {}}
-    smd = standardised_differences(dev, ext, spec)
+    seed = derive_seed(params.seed, "membership")
     auroc, _, _ = membership(
-        dev,
-        ext,
-        spec,
-        xcfg.membership_folds,
-        xcfg.n_boot,
-        derive_seed(params.seed, "membership"),
-        xcfg.ci_level,
+        dev, ext, spec, xcfg.membership_folds, xcfg.n_boot, seed, xcfg.ci_level
     )
-    report["case_mix"] = {"smd": smd, "membership_auroc": auroc}
-
-    predictions = []
-    for target, info in manifest.targets.items():
-        if target not in ext.columns:
-            continue
-        rows = ext[target].notna().to_numpy()
-        y = ext.loc[rows, target].to_numpy(dtype=float)
-        X = ext.loc[rows, spec.columns].reset_index(drop=True)
-        task = info.task
-        entry: dict[str, Any] = {
-            "task": task,
-            "n": int(len(y)),
-            "champion": info.champion,
-            "families": {},
-        }
-        if len(y) < 10 or (task == "binary" and len(np.unique(y)) < 2):
-            entry["note"] = (
-                f"{len(y)} external patients with this outcome (both classes needed): not evaluated"
-            )
-            report["targets"][target] = entry
-            continue
-        for family, spec_f in info.families.items():
-            model = joblib.load(root / paths.MODELS / spec_f.file)
-            pred = predict(model, X, task)
-            stats = metrics.bootstrap_ci(
-                y,
-                pred,
-                task,
-                n_boot=xcfg.n_boot,
-                seed=derive_seed(params.seed, target, family, "boot"),
-                level=xcfg.ci_level,
-                stratify=task == "binary",
-            )
-            entry["families"][family] = {
-                m: {k: metrics.finite_or_none(v) for k, v in s.items()} for m, s in stats.items()
-            }
-            predictions.append(
-                pd.DataFrame(
-                    {
-                        "target": target,
-                        "family": family,
-                        "row": np.arange(len(y)),
-                        "observed": y,
-                        "predicted": pred,
-                    }
-                )
-            )
-            if family == info.champion:
-                entry["recalibration"] = updating(
-                    task,
-                    y,
-                    pred,
-                    xcfg.recalibration.fit_fraction,
-                    xcfg.recalibration.repeats,
-                    derive_seed(params.seed, target, "recalibration"),
-                )
-        conformal = info.conformal
-        if conformal is not None:
-            model = intervals.load(root / paths.MODELS / conformal.file)
-            lower, upper = intervals.predict_interval(model, X)
-            inside = (y >= lower) & (y <= upper)
-            entry["interval"] = {
-                "level": conformal.level,
-                "coverage": metrics.finite_or_none(float(inside.mean())),
-                "mean_width": metrics.finite_or_none(float(np.mean(upper - lower))),
-            }
-        report["targets"][target] = entry
-    frame = pd.concat(predictions, ignore_index=True) if predictions else pd.DataFrame()
-    return report, frame
+    return {"smd": standardised_differences(dev, ext, spec), "membership_auroc": auroc}
 
 
-def _figures(folder: Path, report: dict, preds: pd.DataFrame, labels: dict[str, str]) -> None:
-    """Calibration per target (``labels``: the name per family: its key) and the case mix.
-    Targets and columns go by name: their display labels are the report's."""
-    for target, entry in report["targets"].items():
-        part = preds[preds["target"] == target] if len(preds) else preds
-        if part.empty:
-            continue
-        label = target
-        if entry["task"] == "binary":
-            curves = {
-                f: plots.calibration_curve_data(g["observed"], g["predicted"])
-                for f, g in part.groupby("family", sort=False)
-            }
-            plots.calibration(
-                curves,
-                f"{label}: calibration in the external cohort",
-                folder / f"{paths.slug(target)}.png",
-                label,
-                labels,
-                entry["champion"],
-            )
-        else:
-            champion = part[part["family"] == entry["champion"]]
-            plots.regression_calibration(
-                champion["observed"].to_numpy(),
-                champion["predicted"].to_numpy(),
-                f"{label}: {plots.family_name(entry['champion'], labels)} in the external cohort",
-                label,
-                folder / f"{paths.slug(target)}.png",
-            )
+def validate(
+    params: Params, root: Path, manifest: Manifest, ext_path: Path
+) -> tuple[int, dict[str, Any], dict[str, TargetValidation]]:
+    """The external cohort's size, its case mix and every target's validation.
+
+    One target after another in this process: on the 2 cores the pipeline is tuned for, a
+    process pool measured no faster (17.7 s vs 18.5 s wall for the stage, with 12 s more
+    CPU), since each pool process loads the model libraries again."""
+    dev = pd.read_parquet(paths.cohort_file(root / paths.FEATURES, "development"))
+    ext = pd.read_parquet(ext_path)
+    validated = {}
+    for target in (t for t in manifest.targets if t in ext.columns):
+        cohort = ext.loc[ext[target].notna()].reset_index(drop=True)
+        info = manifest.targets[target]
+        validated[target] = validate_target(params, root, target, info, cohort, manifest.features)
+    return len(ext), case_mix(params, dev, ext), validated
+
+
+def assemble(n: int, mix: dict[str, Any], validated: dict[str, Any], folder: Path):
+    """external.json's content and the predictions table; figures and clinical tables
+    into ``folder``."""
+    report: dict[str, Any] = {"available": True, "n": n, "targets": {}, "case_mix": mix}
+    for target, result in validated.items():
+        report["targets"][target] = result.entry
+        if result.figure is not None:
+            (folder / result.figure[0]).write_bytes(result.figure[1])
+    evaluated = {t: r for t, r in validated.items() if r.predictions is not None}
+    frames = [r.predictions for r in evaluated.values()]
+    preds = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    clinical.write(
+        clinical.collect(list(evaluated), [r.clinical for r in evaluated.values()], folder),
+        folder,
+    )
     plots.smd_bars(
-        report["case_mix"]["smd"],
-        {c: c for c in report["case_mix"]["smd"]},
+        mix["smd"],
+        {c: c for c in mix["smd"]},
         "Case mix: external vs development (standardised mean difference)",
         folder / "case_mix.png",
     )
+    return report, preds
 
 
 def run(params: Params, root: Path) -> dict[str, Any]:
@@ -303,29 +167,17 @@ def run(params: Params, root: Path) -> dict[str, Any]:
         out_dir = out.directory(root / catalog.EXTERNAL_DIR)
         plot_dir = out.directory(root / catalog.EXTERNAL_PLOTS)
         if not ext_path.exists():
-            report = {"available": False, "reason": "the data config defines no external cohort"}
+            report = {
+                "available": False,
+                "reason": "the data config defines no external cohort",
+            }
             print("external: no external cohort in this data config; nothing to validate")
         else:
-            dev = pd.read_parquet(paths.cohort_file(root / paths.FEATURES, "development"))
-            ext = pd.read_parquet(ext_path)
-            report, preds = evaluate(params, root, manifest, dev, ext)
+            report, preds = assemble(*validate(params, root, manifest, ext_path), Path(tmp))
             if len(preds):
                 preds.to_parquet(out_dir / "predictions.parquet", index=False)
-            labels = {f: f for f in params.model}  # by key: display names are the report's
-            _figures(Path(tmp), report, preds, labels)
-            clinical.write(
-                clinical.evaluate(
-                    clinical.external_items(preds, report, ext),
-                    params.data,
-                    labels,
-                    "the external cohort",
-                    derive_seed(params.seed, "external"),
-                    params.external.n_boot,
-                    params.external.ci_level,
-                    Path(tmp),
-                ),
-                out_dir,
-            )
+            for name in clinical.FILES:
+                (out_dir / name).write_bytes((Path(tmp) / name).read_bytes())
             for png in sorted(Path(tmp).glob("*.png")):
                 (plot_dir / png.name).write_bytes(png.read_bytes())
         typed: ExternalMetrics = catalog.EXTERNAL_METRICS.parse(report)

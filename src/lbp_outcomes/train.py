@@ -26,7 +26,7 @@ import math
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +56,7 @@ from lbp_outcomes.config import Params, fold_limits
 from lbp_outcomes.cv import FoldResult, TargetData, fold_table, oof_table, plan, run_task, summarise
 from lbp_outcomes.dataconfig import DataConfig
 from lbp_outcomes.errors import UserError
-from lbp_outcomes.executor import Executor
+from lbp_outcomes.executor import Executor, apply
 from lbp_outcomes.metricinfo import HIGHER_IS_BETTER, PRIMARY
 from lbp_outcomes.models import ensemble
 from lbp_outcomes.models.families import can_distribute, check_family
@@ -273,13 +273,12 @@ def _train(
     clock = _PhaseClock()
     result = fit(params, executor, frame, spec, families, datasets, skipped, clock)
     tracker.log_dataset(result.example, "development", rows=result.rows)
-    figures = _figures(tmp, result)
-    clinical_dir = _clinical(tmp / "clinical", result, params, frame)
-    figures.update({png.name: png for png in sorted(clinical_dir.glob("*.png"))})
-    clock.lap("tables and plots")
+    drawn = _draw(executor, tmp, result, params, frame)  # on the pool, while models save
     with Outputs() as out:
         model_dir = save_models(out, root, result)
         clock.lap("save models")
+        figures, clinical_dir = drawn()
+        clock.lap("tables and plots")
         logged = log_train(tracker, result, figures, model_dir)
         clock.lap("mlflow")
         save_tables(out, root, result, figures, clinical_dir)
@@ -397,23 +396,37 @@ def _note(
             )
 
 
-def _clinical(folder: Path, result: TrainResult, params: Params, frame: pd.DataFrame) -> Path:
-    """Clinical-usefulness tables and figures of the out-of-fold predictions, in ``folder``."""
+def _draw(
+    executor: Executor, folder: Path, result: TrainResult, params: Params, frame: pd.DataFrame
+) -> Callable[[], tuple[dict[str, Path], Path]]:
+    """Start each target's figure and clinical-usefulness tables as tasks on the stage's
+    pool (independent, seeded by target: the bytes do not depend on where they ran); the
+    returned function waits for them, writes them into ``folder`` and returns ({PNG file
+    name: path}, the folder of the clinical tables)."""
     champions = {t: entry.champion for t, entry in result.manifest.targets.items()}
-    clinical.write(
-        clinical.evaluate(
-            clinical.cv_items(result.oof, result.datasets, frame, champions),
-            params.data,
-            result.labels,
-            "cross-validation (out-of-fold)",
-            params.seed,
-            subgroups.N_BOOT,
-            params.cv.ci_level,
-            folder,
-        ),
-        folder,
+    items = clinical.cv_items(result.oof, result.datasets, frame, champions)
+    where = "cross-validation (out-of-fold)"
+    tables = clinical.calls(
+        items, params.data, result.labels, where, params.seed, subgroups.N_BOOT, params.cv.ci_level
     )
-    return folder
+    drawings = [_figure_args(result, data) for data in result.datasets]
+    tasks = [(_figure, args) for args in drawings] + [(clinical.one, args) for args in tables]
+    pending = executor.start(apply, tasks, "figures and clinical tables")
+
+    def written() -> tuple[dict[str, Path], Path]:
+        done = pending()
+        figures: dict[str, Path] = {}
+        for name, png in done[: len(drawings)]:
+            figures[name] = folder / name
+            figures[name].write_bytes(png)
+        clinical_dir = folder / "clinical"
+        clinical_dir.mkdir()
+        targets = [item.target for item in items]
+        clinical.write(clinical.collect(targets, done[len(drawings) :], clinical_dir), clinical_dir)
+        figures.update({png.name: png for png in sorted(clinical_dir.glob("*.png"))})
+        return figures, clinical_dir
+
+    return written
 
 
 def save_models(out: Outputs, root: Path, result: TrainResult) -> Path:
@@ -508,23 +521,30 @@ def _final(group: list[FoldResult]) -> FoldResult:
     return next(r for r in group if r.task.is_final)
 
 
-def _figures(folder: Path, result: TrainResult) -> dict[str, Path]:
-    """PNG per target (observed vs predicted, or calibration curves of every family), in
-    ``folder``; returns {file name: path}."""
-    out: dict[str, Path] = {}
-    labels = result.labels
-    for data in result.datasets:
-        part = result.oof[result.oof["target"] == data.name]
-        # Targets go by name: display labels and units are the report's (data config
-        # `display:`), so that a relabel does not retrain.
-        label = data.name
-        champion = result.champion(data.name)
-        png = folder / f"{paths.slug(data.name)}.png"
-        if data.task == "regression":
-            title = f"{label}: out-of-fold predictions (mean over CV repeats)"
-            stats = result.cv[data.name].families
-            r2 = {f: s["r2"].mean for f, s in stats.items() if "r2" in s}
-            out[png.name] = plots.observed_vs_predicted(
+def _figure_args(result: TrainResult, data: TargetData) -> tuple:
+    """:func:`_figure`'s arguments for one target."""
+    part = result.oof[result.oof["target"] == data.name]
+    stats = result.cv[data.name].families
+    r2 = {f: s["r2"].mean for f, s in stats.items() if "r2" in s and s["r2"].mean is not None}
+    return data.name, data.task, part, r2, result.labels, result.champion(data.name)
+
+
+def _figure(
+    target: str,
+    task: str,
+    part: pd.DataFrame,
+    r2: dict[str, float],
+    labels: dict[str, str],
+    champion: str,
+) -> tuple[str, bytes]:
+    """One target's PNG (observed vs predicted, or calibration curves of every family) as
+    (file name, bytes). Targets go by name: display labels and units are the report's (data
+    config `display:`), so that a relabel does not retrain."""
+    with tempfile.TemporaryDirectory(prefix="lbp-figure-") as tmp:
+        png = Path(tmp) / f"{paths.slug(target)}.png"
+        if task == "regression":
+            title = f"{target}: out-of-fold predictions (mean over CV repeats)"
+            plots.observed_vs_predicted(
                 part,
                 title,
                 "",  # no unit: display text is the report's
@@ -532,13 +552,13 @@ def _figures(folder: Path, result: TrainResult) -> dict[str, Path]:
                 families=list(labels),  # the config's order, as in the tables
                 labels=labels,
                 champion=champion,
-                r2={f: v for f, v in r2.items() if v is not None},
+                r2=r2,
             )
         else:
             curves = {
                 f: plots.calibration_curve_data(g["observed"], g["predicted"])
                 for f, g in part.groupby("family", sort=False)
             }
-            title = f"{label}: calibration of out-of-fold predictions"
-            out[png.name] = plots.calibration(curves, title, png, label, labels, champion)
-    return out
+            title = f"{target}: calibration of out-of-fold predictions"
+            plots.calibration(curves, title, png, target, labels, champion)
+        return png.name, png.read_bytes()

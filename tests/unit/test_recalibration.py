@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lbp_outcomes.external import recalibrate, standardised_differences, updating
+from lbp_outcomes.external import standardised_differences
 from lbp_outcomes.models.preprocess import FeatureSpec
+from lbp_outcomes.validation import recalibrate, updating
 
 
 def test_regression_recalibration_recovers_a_miscalibrated_model():
