@@ -36,7 +36,6 @@ from lbp_outcomes.catalog import ExternalMetrics, Manifest
 from lbp_outcomes.config import Params
 from lbp_outcomes.models.preprocess import FeatureSpec, make_preprocessor
 from lbp_outcomes.seeds import derive_seed
-from lbp_outcomes.tracking import Tracker, read_parent_run, read_registered
 from lbp_outcomes.validation import TargetValidation, validate_target
 
 
@@ -158,12 +157,7 @@ def assemble(n: int, mix: dict[str, Any], validated: dict[str, Any], folder: Pat
 def run(params: Params, root: Path) -> dict[str, Any]:
     manifest = catalog.MANIFEST.read(root)
     ext_path = paths.cohort_file(root / paths.FEATURES, "external")
-    tracker = Tracker(params, root)
-    with (
-        tempfile.TemporaryDirectory(prefix="lbp-external-") as tmp,
-        tracker.pipeline_run("external", resume=read_parent_run(root)),
-        Outputs() as out,
-    ):
+    with tempfile.TemporaryDirectory(prefix="lbp-external-") as tmp, Outputs() as out:
         out_dir = out.directory(root / catalog.EXTERNAL_DIR)
         plot_dir = out.directory(root / catalog.EXTERNAL_PLOTS)
         if not ext_path.exists():
@@ -184,33 +178,7 @@ def run(params: Params, root: Path) -> dict[str, Any]:
         if typed.available:
             _print_summary(typed)
         catalog.EXTERNAL_METRICS.write(out, root, typed)
-        tracker.log_artifacts({"external": out_dir, "plots/external": plot_dir})
-        tracker.log_metrics(_flat_metrics(typed))
-        _tag_champions(tracker, root, typed)
     return report
-
-
-def _flat_metrics(report: ExternalMetrics) -> dict[str, float | None]:
-    """Champion external metrics for the MLflow parent run (external.<target>.<metric>)."""
-    flat: dict[str, float | None] = {}
-    if not report.available or report.case_mix is None:
-        return flat
-    flat["external.membership_auroc"] = report.case_mix.membership_auroc.estimate
-    for target, entry in report.targets.items():
-        for metric, stats in entry.families.get(entry.champion, {}).items():
-            flat[f"external.{target}.{metric}"] = stats.estimate
-        if entry.interval is not None:
-            flat[f"external.{target}.interval_coverage"] = entry.interval.coverage
-    return flat
-
-
-def _tag_champions(tracker: Tracker, root: Path, report: ExternalMetrics) -> None:
-    """External estimates as tags of each champion's registered version (ext_<metric>)."""
-    versions = read_registered(root)
-    for target, entry in report.targets.items() if report.available else []:
-        fam = entry.families.get(entry.champion, {})
-        tags = {f"ext_{m}": f"{s.estimate:.4f}" for m, s in fam.items() if s.estimate is not None}
-        tracker.tag_version(target, versions.get(target), tags)
 
 
 def _print_summary(report: ExternalMetrics) -> None:

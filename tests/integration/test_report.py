@@ -371,8 +371,20 @@ def test_logged_to_the_mlflow_parent_run(full, tmp_path):
     experiment = client.get_experiment_by_name(params["tracking"]["experiment"])
     runs = client.search_runs([experiment.experiment_id])
     assert len(runs) == 1 and runs[0].data.tags.get("stage.report") == "done"
-    logged = sorted(a.path for a in client.list_artifacts(runs[0].info.run_id, "report"))
+    run_id = runs[0].info.run_id
+    logged = sorted(a.path for a in client.list_artifacts(run_id, "report"))
     assert logged == ["report/report.html", "report/report.md"]
+    # the report stage also logs what external and explain wrote (they compute without MLflow)
+    shap = {Path(a.path).name for a in client.list_artifacts(run_id, "shap")}
+    assert shap == {p.name for p in (root / "reports/shap").iterdir()}
+    external = json.loads((root / "reports/metrics/external.json").read_text())
+    if external["available"]:
+        assert {Path(a.path).name for a in client.list_artifacts(run_id, "external")} == {
+            p.name for p in (root / "reports/external").iterdir()
+        }
+        target, entry = next(iter(external["targets"].items()))
+        metric, stats = next(iter(entry["families"][entry["champion"]].items()))
+        assert runs[0].data.metrics[f"external.{target}.{metric}"] == stats["estimate"]
 
 
 # -- formatting ----------------------------------------------------------------------------------

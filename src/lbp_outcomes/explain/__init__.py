@@ -39,7 +39,7 @@ Cost on 431 patients x 15 inputs: tree and linear explainers well under a second
 target; the permutation explainer about 1.2 s per target, plus a one-off ~6 s while numba
 compiles shap's masking code (once per process, only when a champion needs it).
 
-Modules: ``stage`` (the stage: sampling, outputs, MLflow), ``engines`` (which explainer;
+Modules: ``stage`` (the stage: sampling, outputs), ``engines`` (which explainer;
 tree, linear, ensemble), ``permutation`` (the model-agnostic explainer), ``attribution``
 (the SHAP values per input column), ``groups`` (related columns), ``importance`` (rankings,
 the reference comparison, tables), ``plots``.

@@ -1,5 +1,5 @@
 """The explain stage (``lbp-outcomes explain``): each target's champion explained on its
-patients; reports/shap/ written as a whole and logged to the pipeline's MLflow run."""
+patients; reports/shap/ written as a whole (the report stage logs it to MLflow)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,6 @@ from lbp_outcomes.explain.plots import figures
 from lbp_outcomes.models.calibrated import base_estimator
 from lbp_outcomes.models.preprocess import FeatureSpec
 from lbp_outcomes.seeds import derive_seed
-from lbp_outcomes.tracking import Tracker, read_parent_run
 
 
 def _load_manifest(root: Path, spec: FeatureSpec) -> Manifest:
@@ -114,22 +113,12 @@ def run(params: Params, root: Path) -> dict[str, Any]:
     if unknown:
         print(f"warning: the reference's top predictors {unknown} are no input column here")
 
-    tracker = Tracker(params, root)
-    with tracker.pipeline_run("explain", resume=read_parent_run(root)), Outputs() as out:
+    with Outputs() as out:
         folder = out.directory(root / catalog.SHAP_DIR)
         catalog.IMPORTANCE.save(folder / catalog.IMPORTANCE.path.name, report)
         feature_table(report, cfg).to_csv(folder / "importance.csv", index=False)
         group_table(report).to_csv(folder / "groups.csv", index=False)
         figures(folder, report, attributions, params, manifest)
-        tracker.log_artifacts({"shap": folder})
-        tracker.log_metrics(
-            {
-                f"explain.{target}.{key}": entry["reference"][key]
-                for target, entry in report.items()
-                if "reference" in entry
-                for key in ("overlap", "group_overlap")
-            }
-        )
 
     for target, entry in report.items():
         line = f"explain: {target} ({entry['family']}, {entry['explainer']}): top {TOP_N} "

@@ -10,7 +10,8 @@ and params (settings, the data config and its published ``reference``).
 
 Outputs: reports/report.html (CSS inline, figures embedded as data: URIs, no network
 access needed to open it) and reports/report.md (same content, figures linked by relative
-path), both also logged to the MLflow parent run under ``report/``. Same inputs, same bytes:
+path), both also logged to the MLflow parent run under ``report/``, with what external, explain
+and effects wrote (:mod:`lbp_outcomes.tracking.outputs`). Same inputs, same bytes:
 the report carries the git commit and data hashes, never the time.
 
 Sections: summary, methods, cohort and data flow, Table 1, cross-validated performance,
@@ -31,6 +32,7 @@ from lbp_outcomes.report import render
 from lbp_outcomes.report.builder import build
 from lbp_outcomes.report.inputs import load
 from lbp_outcomes.tracking import Tracker, read_parent_run
+from lbp_outcomes.tracking.outputs import log_outputs
 
 HTML_FILE = catalog.REPORT_HTML
 MD_FILE = catalog.REPORT_MD
@@ -52,6 +54,9 @@ def run(params: Params, root: Path) -> dict[str, Any]:
         # logging before the rename means a failed upload leaves the old report in place.
         tracker.log_artifacts({"report": html_path})
         tracker.log_artifacts({"report": md_path})
+        # external, explain and effects compute without MLflow: their outputs go to the
+        # parent run here, in this one MLflow session (tracking/outputs.py says why)
+        log_outputs(tracker, root)
 
     headings = [f"{number} {title}" for level, number, title in report.headings() if level == 2]
     print(f"report: wrote {HTML_FILE} and {MD_FILE} ({len(headings)} sections)")
