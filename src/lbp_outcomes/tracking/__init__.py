@@ -2,8 +2,9 @@
 mlflow_app.py).
 
 Layout: one experiment per data config (``lbp-outcomes/<data.name>``); one parent run per
-pipeline execution, opened by the train stage and resumed by the later stages (external,
-explain, report) through reports/tracking.json; one child run per target x family with the
+pipeline execution, opened by the train stage and resumed by the report stage through
+reports/tracking.json (which also logs what external, explain and effects wrote: those
+stages compute without MLflow, see ``outputs``); one child run per target x family with the
 flattened resolved config as params, CV metrics (fold values as steps), tags, artifacts and
 the final model; the best family per target registered as ``lbp-outcomes.<data>.<target>``
 with alias ``champion``.
@@ -20,7 +21,8 @@ made-up typical patient (medians and most frequent categories).
 Modules: ``store`` (URI, experiment, names), ``provenance`` (params and tags), ``runs``
 (:class:`Tracker`: parent and child runs), ``models`` (logged models), ``registry``
 (champion versions), ``status`` (how runs end, orphans), ``train_runs`` (the train stage's
-runs), ``info`` (reports/tracking.json), ``ui`` (the MLflow UI). The names below are the
+runs), ``outputs`` (the later stages' outputs, logged by the report stage), ``info``
+(reports/tracking.json), ``ui`` (the MLflow UI). The names below are the
 package's interface; stages import them from here.
 """
 
