@@ -46,7 +46,9 @@ def _help() -> dict[str, dict[str, str]]:
 
     import yaml
 
-    return yaml.safe_load(files("lbp_outcomes").joinpath("cli_help.yaml").read_text("utf-8"))
+    text = files("lbp_outcomes").joinpath("cli_help.yaml").read_text("utf-8")
+    # safe_load's rules, LibYAML's speed (as config.SAFE_LOADER; config is not loaded yet)
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 def _parser() -> argparse.ArgumentParser:

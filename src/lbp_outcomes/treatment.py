@@ -13,13 +13,15 @@ is not a feature). See docs/treatment.md.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from lbp_outcomes.categories import as_text
 from lbp_outcomes.errors import UserError, plural, rows_text
+
+if TYPE_CHECKING:  # pandas only for the data checks: config.py imports this module
+    import pandas as pd
 
 #: Allocation probabilities must sum to 1 within this tolerance.
 SUM_TOLERANCE = 1e-6
@@ -115,6 +117,8 @@ def unknown_arms(arms: pd.Series, treatment: Treatment, shown: str) -> None:
     if not bad.any():
         return
     rows = list(arms.index[bad])
+    import pandas as pd
+
     values = ["(blank)" if pd.isna(v) else v for v in arms[bad]]
     raise UserError(
         f"{shown}: column {treatment.column!r} (treatment.column): "

@@ -13,15 +13,47 @@ Modules: ``settings`` (config), ``data`` (arms, outcomes, encoded effect modifie
 ``nuisance`` (cross-fitted DR scores), ``estimate`` (averages, per-patient effects),
 ``linear`` (the linear final stage), ``analysis`` (one target), ``plots``, ``predict``,
 ``validate`` (tests and policy values), ``truth`` (synthetic truth), ``stage`` (outputs,
-MLflow). This module stays light: config.py imports ``settings`` from it.
+MLflow). This module stays light: config.py imports ``settings`` from it, and a run
+with nothing to estimate (the default cohort) ends here, without the estimation stack
+or MLflow.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from lbp_outcomes import paths
+from lbp_outcomes.atomic import Outputs, write_json
 
-def run(params: Any, root: Any) -> dict[str, Any]:
-    from lbp_outcomes.effects.stage import run as run_stage
+OUT_DIR = paths.REPORTS / "effects"
+RESULTS = OUT_DIR / "effects.json"
 
-    return run_stage(params, root)
+
+def unavailable(params: Any) -> str | None:
+    """Why there is nothing to estimate, or None."""
+    if params.effects is None or not params.effects.enabled:
+        return "effects are switched off (effects=none)"
+    if getattr(params.data, "treatment", None) is None:  # as data.Arms.from_config
+        return "the data config has no treatment block"
+    return None
+
+
+def not_available(reason: str) -> dict[str, Any]:
+    """effects.json's content when there is nothing to estimate."""
+    print(f"effects: {reason}; nothing to estimate")
+    return {"available": False, "reason": reason}
+
+
+def run(params: Any, root: Path) -> dict[str, Any]:
+    reason = unavailable(params)
+    if reason is None:
+        from lbp_outcomes.effects.stage import run as run_stage
+
+        return run_stage(params, root)
+    # Only effects.json, and nothing for MLflow: no child runs, no metrics, so the parent
+    # run is not resumed (importing mlflow and opening its store took 3.5 s of 5.5).
+    report = not_available(reason)
+    with Outputs() as out:
+        write_json(out.directory(root / OUT_DIR) / RESULTS.name, report)
+    return report

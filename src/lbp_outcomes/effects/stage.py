@@ -13,16 +13,25 @@ import pandas as pd
 from lbp_outcomes import paths
 from lbp_outcomes.atomic import Outputs, write_json
 from lbp_outcomes.config import Params
-from lbp_outcomes.effects import analysis, data, nuisance, truth
+from lbp_outcomes.effects import (
+    OUT_DIR,
+    RESULTS,
+    analysis,
+    data,
+    not_available,
+    nuisance,
+    truth,
+    unavailable,
+)
 from lbp_outcomes.errors import UserError
 from lbp_outcomes.seeds import derive_seed
 
-OUT_DIR = paths.REPORTS / "effects"
-RESULTS = OUT_DIR / "effects.json"
 MODEL = OUT_DIR / "model.pkl"  # per target: forest + reference-arm model (predict reads it)
 
 
 def run(params: Params, root: Path) -> dict[str, Any]:
+    """The stage when there is something to estimate (:func:`lbp_outcomes.effects.run`
+    writes the "not available" case without this module or MLflow)."""
     from lbp_outcomes.tracking import Tracker, read_parent_run
 
     tracker = Tracker(params, root)
@@ -41,15 +50,6 @@ def run(params: Params, root: Path) -> dict[str, Any]:
         log(tracker, report, folder / RESULTS.name)
         _print(report)
     return report
-
-
-def unavailable(params: Params) -> str | None:
-    """Why there is nothing to estimate, or None."""
-    if params.effects is None or not params.effects.enabled:
-        return "effects are switched off (effects=none)"
-    if data.Arms.from_config(params.data) is None:
-        return "the data config has no treatment block"
-    return None
 
 
 def load_cohort(root: Path, params: Params, arms: data.Arms, cohort: str) -> analysis.Cohort:
@@ -75,8 +75,7 @@ def evaluate(params: Params, root: Path) -> tuple[dict[str, Any], pd.DataFrame |
     (both None when not available)."""
     reason = unavailable(params)
     if reason is not None:
-        print(f"effects: {reason}; nothing to estimate")
-        return {"available": False, "reason": reason}, None, None
+        return not_available(reason), None, None
     settings, arms = params.effects, data.Arms.from_config(params.data)
     dev = load_cohort(root, params, arms, "development")
     outcomes = data.outcomes(params.data)
