@@ -12,10 +12,11 @@ for a synthetic trial, against the generator's truth.
 Modules: ``settings`` (config), ``data`` (arms, outcomes, encoded effect modifiers),
 ``nuisance`` (cross-fitted DR scores), ``estimate`` (averages, per-patient effects),
 ``linear`` (the linear final stage), ``analysis`` (one target), ``plots``, ``predict``,
-``validate`` (tests and policy values), ``truth`` (synthetic truth), ``stage`` (outputs,
-MLflow). This module stays light: config.py imports ``settings`` from it, and a run
-with nothing to estimate (the default cohort) ends here, without the estimation stack
-or MLflow.
+``validate`` (tests and policy values), ``truth`` (synthetic truth), ``stage``
+(outputs). No MLflow: the report stage logs a child run per target
+(:mod:`lbp_outcomes.tracking.outputs`). This module stays light: config.py imports
+``settings`` from it, and a run with nothing to estimate (the default cohort) ends here,
+without the estimation stack.
 """
 
 from __future__ import annotations
@@ -51,8 +52,7 @@ def run(params: Any, root: Path) -> dict[str, Any]:
         from lbp_outcomes.effects.stage import run as run_stage
 
         return run_stage(params, root)
-    # Only effects.json, and nothing for MLflow: no child runs, no metrics, so the parent
-    # run is not resumed (importing mlflow and opening its store took 3.5 s of 5.5).
+    # Only effects.json: nothing for MLflow either (the report stage logs effects)
     report = not_available(reason)
     with Outputs() as out:
         write_json(out.directory(root / OUT_DIR) / RESULTS.name, report)

@@ -1,6 +1,6 @@
 """The effects stage: reads data/features, writes reports/effects/ (effects.json, the
-per-patient table patients.parquet without identifiers) and one MLflow child run per
-target under the pipeline's parent run."""
+per-patient table patients.parquet without identifiers; the report stage logs a child run
+per target to MLflow from it)."""
 
 from __future__ import annotations
 
@@ -31,11 +31,8 @@ MODEL = OUT_DIR / "model.pkl"  # per target: forest + reference-arm model (predi
 
 def run(params: Params, root: Path) -> dict[str, Any]:
     """The stage when there is something to estimate (:func:`lbp_outcomes.effects.run`
-    writes the "not available" case without this module or MLflow)."""
-    from lbp_outcomes.tracking import Tracker, read_parent_run
-
-    tracker = Tracker(params, root)
-    with tracker.pipeline_run("effects", resume=read_parent_run(root)), Outputs() as out:
+    writes the "not available" case without this module)."""
+    with Outputs() as out:
         folder = out.directory(root / OUT_DIR)
         report, patients, bundle = evaluate(params, root)
         if patients is not None:
@@ -47,7 +44,6 @@ def run(params: Params, root: Path) -> dict[str, Any]:
 
             dump_pickle(bundle, folder / MODEL.name)
         write_json(folder / RESULTS.name, report)
-        log(tracker, report, folder / RESULTS.name)
         _print(report)
     return report
 
@@ -161,48 +157,6 @@ def patient_table(
         full[r.rows, 1:] = src
         table[name] = full[np.arange(n), pick]
     return table
-
-
-def flat_metrics(report: dict[str, Any]) -> dict[str, dict[str, float | None]]:
-    """Per target, a flat set of MLflow metrics (no per-patient values)."""
-    found = {}
-    for target, entry in report.get("targets", {}).items():
-        m: dict[str, float | None] = {"heterogeneity_p": entry["heterogeneity"]["p_value"]}
-        for arm, e in entry["arms"].items():
-            m[f"ate.{arm}"], m[f"ate_low.{arm}"] = e["dr"]["estimate"], e["dr"]["ci_low"]
-            m[f"ate_high.{arm}"] = e["dr"]["ci_high"]
-            m[f"difference.{arm}"] = e["difference"]["estimate"]
-            m[f"blp_slope.{arm}"] = entry["validation"][arm]["blp"]["slope"]["estimate"]
-            m[f"autoc.{arm}"] = entry["validation"][arm]["toc"]["autoc"]["estimate"]
-        m["policy_gain_vs_best"] = entry["policy"]["gain_vs_best_single_arm"]["estimate"]
-        m["policy_gain_vs_random"] = entry["policy"]["gain_vs_random"]["estimate"]
-        if "truth" in entry:
-            m["pehe"] = entry["truth"]["pehe"]["abs"]
-            m["pehe_fraction"] = entry["truth"]["pehe"]["fraction"]
-            m["policy_gain_fraction"] = entry["truth"]["policy"]["gain_fraction"]
-            m["ate_covered_all"] = float(entry["truth"]["ate_covered_all"])
-        found[target] = m
-    return found
-
-
-def log(tracker, report: dict[str, Any], results_file: Path) -> None:
-    """One child run per target (metrics, the effects table as an artifact)."""
-    for target, metrics in flat_metrics(report).items():
-        tracker.log_child(
-            name=f"effects: {target}",
-            params={
-                "stage": "effects",
-                "target": target,
-                "learner": report["learner"],
-                "folds": str(report["folds"]),
-                "reference": report["reference"],
-            },
-            tags={"stage": "effects", "target": target},
-            summary={f"effects.{k}": v for k, v in metrics.items()},
-            folds={},
-            artifacts={"effects": results_file},
-            description=f"Treatment effects on {target} vs {report['reference']}",
-        )
 
 
 def _print(report: dict[str, Any]) -> None:
