@@ -33,11 +33,15 @@ LOCK = ROOT / "requirements.lock"
 STAMP = VENV / ".lock-sha256"
 BIN = VENV / "bin"
 NO_TESTS_COLLECTED = 5  # pytest's exit code when a selection (e.g. `-m slow`) matches nothing
+# Bumped when setup() itself changes what a venv holds (2: byte-compiled libraries), so an
+# older venv is brought up to date.
+SETUP_VERSION = b"2"
 
 
 def _lock_hash() -> str:
     digest = hashlib.sha256(LOCK.read_bytes())
     digest.update((ROOT / "pyproject.toml").read_bytes())
+    digest.update(SETUP_VERSION)
     return digest.hexdigest()
 
 
@@ -56,12 +60,23 @@ def setup() -> None:
         print(f"creating {VENV}", flush=True)
         venv.create(VENV, with_pip=True)
     pip = [BIN / "python", "-m", "pip", "--disable-pip-version-check"]
-    # The lock pins every dependency (and setuptools) exactly: no resolver run (--no-deps),
-    # and no byte-compiling of every module up front (--no-compile: Python compiles what is
-    # imported, once); `pip check` then proves the lock complete and consistent.
+    # The lock pins every dependency (and setuptools) exactly: no resolver run (--no-deps);
+    # `pip check` then proves the lock complete and consistent.
     _run(*pip, "install", "--quiet", "--no-deps", "--no-compile", "-r", LOCK)
     _run(*pip, "install", "--quiet", "--no-deps", "--no-build-isolation", "-e", ".")
     _run(*pip, "check")
+    # Byte-compile the installed libraries once, on every core (about 18 s). Python would
+    # cache what it imports, but not where PYTHONDONTWRITEBYTECODE is set (CI images and
+    # containers often set it): then every stage process compiled pandas, scikit-learn and
+    # MLflow from source again (measured: report 6.4 s -> 3.3 s, explain 11.9 s -> 8.1 s).
+    # Not src/: bytecode there is the project's own business (.dvcignore ignores it).
+    site = subprocess.run(
+        [BIN / "python", "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    _run(BIN / "python", "-m", "compileall", "-q", "-j", "0", site)
     STAMP.write_text(want + "\n")
 
 

@@ -3,6 +3,7 @@ the *input columns* as players and a background sample as the masker."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +20,28 @@ from lbp_outcomes.models.preprocess import FeatureSpec, source_feature
 # |SHAP| values (on an MLP: within 1.1% of a 8-permutation run instead of 2.5%) for
 # 1.2 s instead of 0.75 s per target (431 patients, 15 inputs, 100 background rows).
 PERMUTATIONS = 2
+
+
+@functools.cache  # once per process
+def keep_compiled_code() -> None:
+    """Ask numba to keep shap's compiled masker code on disk (numba's cache: next to shap's
+    modules in the venv, or the user's cache folder if that is read-only).
+
+    shap compiles its masking code with numba (``@njit`` without ``cache=True``) the first
+    time a process uses it: about 6 s of the explain stage's 13 s on the default cohort,
+    paid by every run. The masker's two functions (shap.maskers._tabular) cache well:
+    2.5 s less per run after the first. Not ``_build_fixed_single_output``
+    (shap.utils._masked_model): it takes the link function as an argument, whose numba
+    type names the function's address, so every process would add a new 109 KB entry.
+    numba's cache is keyed by the source file and the CPU, so a changed shap or another
+    machine compiles afresh; the machine code and the numbers are the same.
+    """
+    from numba.core.dispatcher import Dispatcher
+    from shap.maskers import _tabular
+
+    for value in vars(_tabular).values():
+        if isinstance(value, Dispatcher):
+            value.enable_caching()
 
 
 def explain_by_permutation(
@@ -39,6 +62,7 @@ def explain_by_permutation(
     """
     import shap
 
+    keep_compiled_code()
     n, n_bg, n_inputs = len(X), len(background), len(spec.columns)
     pool = pd.concat([X, background], ignore_index=True)
     model_output = _row_model(pipeline, pool, task, spec, seed)
