@@ -33,7 +33,7 @@ def test_failing_stage_marks_its_run_failed_and_writes_nothing(tmp_path, monkeyp
     def broken(*args, **kwargs):
         raise RuntimeError("disk full while drawing")
 
-    monkeypatch.setattr(train, "_figures", broken)
+    monkeypatch.setattr(train, "_draw", broken)
     with pytest.raises(RuntimeError, match="disk full"):
         main(["-C", str(project.root), "train"])
     assert {r.info.status for r in runs(project)} == {"FAILED"}
@@ -41,28 +41,40 @@ def test_failing_stage_marks_its_run_failed_and_writes_nothing(tmp_path, monkeyp
 
 
 def test_later_stage_failure_leaves_the_parent_finished_but_marks_the_stage(tmp_path, monkeypatch):
-    """A stage that resumes the parent run (external) and fails marks it FAILED, so the
-    UI shows that this pipeline execution did not complete."""
+    """The report stage resumes the parent run (it logs every later stage's outputs): when
+    it fails, it marks the run FAILED, so the UI shows that this pipeline execution did not
+    complete. A failing external stage touches no run (it computes without MLflow) and
+    writes nothing."""
     import lbp_outcomes.external as external
+    import lbp_outcomes.report as report
 
     project = prepared(tmp_path / "later")
-    assert main(["-C", str(project.root), "train"]) == 0
+    for stage in ("train", "explain", "effects"):
+        assert main(["-C", str(project.root), stage]) == 0
 
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(external, "evaluate", broken)
-    # no external cohort in this config: evaluate is not reached, so force one
+    monkeypatch.setattr(external, "validate", broken)
+    # no external cohort in this config: validate is not reached, so force one
     monkeypatch.setattr(
         external.paths, "cohort_file", lambda folder, cohort: folder / "development.parquet"
     )
     with pytest.raises(RuntimeError, match="boom"):
         main(["-C", str(project.root), "external"])
+    assert not project.exists("reports/metrics/external.json")
     parent = json.loads((project.root / "reports/tracking.json").read_text())["parent_run_id"]
+    assert {r.info.run_id: r.info.status for r in runs(project)}[parent] == "FINISHED"
+
+    monkeypatch.undo()
+    assert main(["-C", str(project.root), "external"]) == 0
+    monkeypatch.setattr(report, "log_outputs", broken)
+    with pytest.raises(RuntimeError, match="boom"):
+        main(["-C", str(project.root), "report"])
     status = {r.info.run_id: r.info.status for r in runs(project)}
     assert status[parent] == "FAILED"
     assert all(s in {"FINISHED", "FAILED"} for s in status.values())
-    assert not project.exists("reports/metrics/external.json")
+    assert not project.exists("reports/report.html")
 
 
 def test_staging_files_of_a_killed_writer_are_removed_by_the_next(tmp_path):

@@ -9,7 +9,8 @@ arm per patient; and the validation of all that on held-out folds (heterogeneity
 observed vs predicted effects by predicted-benefit group, TOC/Qini, policy value) and,
 for a synthetic trial, against the generator's truth.
 
-Modules: ``settings`` (config), ``data`` (arms, outcomes, encoded effect modifiers),
+Modules: ``settings`` (config), ``availability`` (anything to estimate?), ``data`` (arms,
+outcomes, encoded effect modifiers),
 ``nuisance`` (cross-fitted DR scores), ``estimate`` (averages, per-patient effects),
 ``linear`` (the linear final stage), ``analysis`` (one target), ``plots``, ``predict``,
 ``validate`` (tests and policy values), ``truth`` (synthetic truth), ``stage``
@@ -24,26 +25,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from lbp_outcomes import paths
 from lbp_outcomes.atomic import Outputs, write_json
-
-OUT_DIR = paths.REPORTS / "effects"
-RESULTS = OUT_DIR / "effects.json"
-
-
-def unavailable(params: Any) -> str | None:
-    """Why there is nothing to estimate, or None."""
-    if params.effects is None or not params.effects.enabled:
-        return "effects are switched off (effects=none)"
-    if getattr(params.data, "treatment", None) is None:  # as data.Arms.from_config
-        return "the data config has no treatment block"
-    return None
-
-
-def not_available(reason: str) -> dict[str, Any]:
-    """effects.json's content when there is nothing to estimate."""
-    print(f"effects: {reason}; nothing to estimate")
-    return {"available": False, "reason": reason}
+from lbp_outcomes.effects.availability import (
+    OUT_DIR,
+    RESULTS,
+    not_available,
+    unavailable,
+)
 
 
 def run(params: Any, root: Path) -> dict[str, Any]:

@@ -13,16 +13,8 @@ import pandas as pd
 from lbp_outcomes import paths
 from lbp_outcomes.atomic import Outputs, write_json
 from lbp_outcomes.config import Params
-from lbp_outcomes.effects import (
-    OUT_DIR,
-    RESULTS,
-    analysis,
-    data,
-    not_available,
-    nuisance,
-    truth,
-    unavailable,
-)
+from lbp_outcomes.effects import analysis, data, nuisance, truth
+from lbp_outcomes.effects.availability import OUT_DIR, RESULTS, not_available, unavailable
 from lbp_outcomes.errors import UserError
 from lbp_outcomes.seeds import derive_seed
 
