@@ -12,7 +12,7 @@
 - ratio: the pipeline (`dvc repro -f`) against the same CV work in one bare process
   (bench/bare_cv.py), alternating, ``runs`` times each; the ratio of the medians. On the
   default configuration (``--ratio-config default``; the goal is about it: 4 runs take
-  about an hour of an idle 2-core machine) or the small one (``small``: a quick check of
+  about 30 minutes of an idle 2-core machine) or the small one (``small``: a quick check of
   the bench itself, where fixed costs dominate and the ratio means little). Every bare run
   must reproduce the pipeline's fold scores exactly (the same work), else the bench stops.
 """

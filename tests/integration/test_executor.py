@@ -12,6 +12,7 @@ import socket
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import joblib
 import numpy as np
@@ -82,6 +83,44 @@ def test_tasks_run_on_the_workers_and_results_come_back_in_task_order(cluster):
     assert {r[1] for r in results} == {"0", "1"}, "both workers take tasks"
     assert os.getpid() not in {r[2] for r in results}, "tasks ran in the driver"
     assert {r[3] for r in results} == {len(payload)}
+
+
+def _after(signal: str, index: int, delay: float) -> tuple[int, int]:
+    """Wait until the file ``signal`` exists (the caller creates it after start()
+    returned), then ``delay`` seconds; (index, this process's id)."""
+    deadline = time.monotonic() + 60
+    while not os.path.exists(signal):
+        if time.monotonic() > deadline:
+            raise TimeoutError("start() did not return before its tasks ran")
+        time.sleep(0.01)
+    time.sleep(delay)
+    return index, os.getpid()
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_started_tasks_run_while_the_caller_works_and_come_back_in_order(n_jobs, tmp_path):
+    """Executor.start: the pool computes while the stage does its own work (train saves its
+    models while the figures are drawn); results in task order, errors at collection."""
+    from lbp_outcomes.executor import Executor, apply
+
+    signal = str(tmp_path / "go")
+    n = 6
+    calls = [(signal, i, 0.05 * (n - i)) for i in range(n)]  # earlier tasks finish later
+    with Executor(ExecutorConfig(kind="local", n_jobs=n_jobs)) as executor:
+        pending = executor.start(_after, calls)
+        Path(signal).touch()  # the tasks wait for this: start() must have returned
+        results = pending()
+        mixed = executor.start(apply, [(divmod, (7, 2)), (_after, (signal, 9, 0.0))])()
+        failing = executor.start(divmod, [(1, 1), (1, 0)])
+        with pytest.raises(ZeroDivisionError):
+            failing()
+    assert [r[0] for r in results] == list(range(n))
+    assert mixed[0] == (3, 1) and mixed[1][0] == 9
+    pids = {r[1] for r in results}
+    if n_jobs == 1:
+        assert pids == {os.getpid()}, "n_jobs 1: in this process, when collected"
+    else:
+        assert os.getpid() not in pids, "the pool's processes ran them"
 
 
 def test_shared_arguments_are_scattered_once(client):
