@@ -86,3 +86,37 @@ def test_cohort_without_treatment_block_is_not_available(tmp_path):
     )
     off = validate_params(compose(["data=let_trial", "effects=none"], REPO))
     assert stage.unavailable(off) == "effects are switched off (effects=none)"
+
+
+def test_the_report_stage_logs_a_child_run_per_effects_target(tmp_path):
+    """effects computes without MLflow; the report stage's log_outputs gives each target of
+    an available effects.json a child run of the parent run (metrics, effects.json)."""
+    import json
+
+    import mlflow
+
+    from conftest import pipeline_params, small_config
+    from lbp_outcomes.config import load_params
+    from lbp_outcomes.tracking import Tracker
+    from lbp_outcomes.tracking.outputs import log_outputs
+
+    entry = analyse(trial(300, 5, heterogeneous=True))
+    folder = tmp_path / "reports/effects"
+    folder.mkdir(parents=True)
+    effects = {"available": True, "learner": "dr", "folds": 3, "reference": "ref"}
+    (folder / "effects.json").write_text(json.dumps({**effects, "targets": {"pain": entry}}))
+    params = pipeline_params(small_config(), tracking=True)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    tracker = Tracker(load_params(tmp_path), tmp_path)
+    with tracker.pipeline_run("report"):
+        log_outputs(tracker, tmp_path)  # no external.json, no shap: skipped, not an error
+
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlruns/mlflow.db'}")
+    runs = client.search_runs([tracker.experiment_id])
+    (child,) = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == tracker.parent_id]
+    assert child.info.run_name == "effects: pain" and child.info.status == "FINISHED"
+    heterogeneity = entry["heterogeneity"]["p_value"]
+    assert child.data.metrics["effects.heterogeneity_p"] == pytest.approx(heterogeneity)
+    assert [a.path for a in client.list_artifacts(child.info.run_id, "effects")] == [
+        "effects/effects.json"
+    ]
