@@ -10,7 +10,6 @@ plot folder ``<target>_calibration.png`` and ``<target>_decision.png``.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,41 +42,11 @@ class Predictions:
 
 @dataclass
 class Clinical:
-    """JSON-ready results of :func:`evaluate`, keyed by target."""
+    """JSON-ready results of :func:`collect`, keyed by target."""
 
     calibration: dict[str, Any]
     decision: dict[str, Any]
     subgroups: dict[str, Any]
-
-
-#: ``mapper(fn, calls) -> [fn(*args) for args in calls]``, in order: e.g. an Executor's map.
-Mapper = Callable[[Callable[..., Any], Sequence[tuple]], list[Any]]
-
-
-def _in_order(fn: Callable[..., Any], calls: Sequence[tuple]) -> list[Any]:
-    return [fn(*args) for args in calls]
-
-
-def evaluate(
-    items: list[Predictions],
-    cfg: DataConfig,
-    names: dict[str, str],
-    where: str,
-    seed: int,
-    n_boot: int,
-    level: float,
-    plot_dir: Path,
-    mapper: Mapper | None = None,
-) -> Clinical:
-    """All three analyses for every target in ``items``; figures into ``plot_dir``.
-
-    ``names``: display name per family; ``where``: "cross-validation (out-of-fold)" or
-    "the external cohort", for titles; ``n_boot``/``level``: subgroup bootstrap CIs.
-    ``mapper`` runs the targets as independent tasks (a stage's process pool; default: one
-    after another here).
-    """
-    results = (mapper or _in_order)(one, calls(items, cfg, names, where, seed, n_boot, level))
-    return collect([item.target for item in items], results, plot_dir)
 
 
 def calls(
@@ -89,9 +58,11 @@ def calls(
     n_boot: int,
     level: float,
 ) -> list[tuple]:
-    """The arguments of :func:`one` per target, for a caller that runs them with its own
-    tasks. Every random draw is seeded by its target, so the numbers do not depend on
-    where, or in which order, a target runs."""
+    """The arguments of :func:`one` per target: each target is an independent task (train
+    runs them on its pool). ``names``: display name per family; ``where``:
+    "cross-validation (out-of-fold)" or "the external cohort", for titles;
+    ``n_boot``/``level``: subgroup bootstrap CIs. Every random draw is seeded by its
+    target, so the numbers do not depend on where, or in which order, a target runs."""
     return [(item, cfg, names, where, seed, n_boot, level) for item in items]
 
 
@@ -243,17 +214,4 @@ def cv_items(
         )
         cohort = frame.loc[frame[data.name].notna()].reset_index(drop=True)
         items.append(Predictions(data.name, data.task, champions[data.name], table, cohort))
-    return items
-
-
-def external_items(preds: pd.DataFrame, report: dict, ext: pd.DataFrame) -> list:
-    """Predictions per evaluated target from the external stage's predictions table."""
-    items = []
-    for target, entry in report["targets"].items():
-        part = preds[preds["target"] == target] if len(preds) else preds
-        if part.empty:
-            continue
-        cohort = ext.loc[ext[target].notna()].reset_index(drop=True)
-        table = part[["family", "row", "observed", "predicted"]].reset_index(drop=True)
-        items.append(Predictions(target, entry["task"], entry["champion"], table, cohort))
     return items
