@@ -49,21 +49,19 @@ class Clinical:
     subgroups: dict[str, Any]
 
 
-def calls(
-    items: list[Predictions],
-    cfg: DataConfig,
-    names: dict[str, str],
-    where: str,
-    seed: int,
-    n_boot: int,
-    level: float,
-) -> list[tuple]:
-    """The arguments of :func:`one` per target: each target is an independent task (train
-    runs them on its pool). ``names``: display name per family; ``where``:
-    "cross-validation (out-of-fold)" or "the external cohort", for titles;
-    ``n_boot``/``level``: subgroup bootstrap CIs. Every random draw is seeded by its
-    target, so the numbers do not depend on where, or in which order, a target runs."""
-    return [(item, cfg, names, where, seed, n_boot, level) for item in items]
+@dataclass(frozen=True)
+class Settings:
+    """What every target's analyses share. ``names``: display name per family; ``where``:
+    "cross-validation (out-of-fold)" or "the external cohort", for titles; ``seed``: every
+    random draw is derived from it and the target, so the numbers do not depend on where,
+    or in which order, a target runs; ``n_boot``/``level``: subgroup bootstrap CIs."""
+
+    cfg: DataConfig
+    names: dict[str, str]
+    where: str
+    seed: int
+    n_boot: int
+    level: float
 
 
 def collect(targets: list[str], results: list[Any], plot_dir: Path) -> Clinical:
@@ -90,23 +88,17 @@ class _Target:
     subgroups: dict[str, Any] | None
 
 
-def one(
-    item: Predictions,
-    cfg: DataConfig,
-    names: dict[str, str],
-    where: str,
-    seed: int,
-    n_boot: int,
-    level: float,
-) -> tuple[_Target, dict[str, bytes]]:
-    """One target's analyses and its figures as PNG bytes by file name (a task may run in
-    another process, or on another machine: nothing is written where the caller can't see)."""
+def one(item: Predictions, settings: Settings) -> tuple[_Target, dict[str, bytes]]:
+    """One target's analyses and its figures as PNG bytes by file name: an independent task
+    (train runs them on its pool; a task may run in another process, or on another machine,
+    so nothing is written where the caller can't see)."""
+    s = settings
     with tempfile.TemporaryDirectory(prefix="lbp-clinical-") as tmp:
         plot_dir = Path(tmp)
-        part = _Target(_calibration(item, names, where, seed, plot_dir), None, None)
+        part = _Target(_calibration(item, s.names, s.where, s.seed, plot_dir), None, None)
         if item.task == "binary":
-            part.decision = _decision(item, names, item.target, where, plot_dir)
-        part.subgroups = _subgroups(item, cfg, seed, n_boot, level)
+            part.decision = _decision(item, s.names, item.target, s.where, plot_dir)
+        part.subgroups = _subgroups(item, s.cfg, s.seed, s.n_boot, s.level)
         return part, {png.name: png.read_bytes() for png in sorted(plot_dir.glob("*.png"))}
 
 

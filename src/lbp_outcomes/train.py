@@ -405,12 +405,17 @@ def _draw(
     name: path}, the folder of the clinical tables)."""
     champions = {t: entry.champion for t, entry in result.manifest.targets.items()}
     items = clinical.cv_items(result.oof, result.datasets, frame, champions)
-    where = "cross-validation (out-of-fold)"
-    tables = clinical.calls(
-        items, params.data, result.labels, where, params.seed, subgroups.N_BOOT, params.cv.ci_level
+    settings = clinical.Settings(
+        params.data,
+        result.labels,
+        "cross-validation (out-of-fold)",
+        params.seed,
+        subgroups.N_BOOT,
+        params.cv.ci_level,
     )
     drawings = [_figure_args(result, data) for data in result.datasets]
-    tasks = [(_figure, args) for args in drawings] + [(clinical.one, args) for args in tables]
+    tasks = [(_figure, args) for args in drawings]
+    tasks += [(clinical.one, (item, settings)) for item in items]
     pending = executor.start(apply, tasks, "figures and clinical tables")
 
     def written() -> tuple[dict[str, Path], Path]:

@@ -111,8 +111,7 @@ def _clinical(
 ) -> Any:
     table = preds[["family", "row", "observed", "predicted"]]
     item = clinical.Predictions(target, entry["task"], entry["champion"], table, cohort)
-    (args,) = clinical.calls(
-        [item],
+    settings = clinical.Settings(
         params.data,
         {f: f for f in params.model},  # by key: display names are the report's
         "the external cohort",
@@ -120,7 +119,7 @@ def _clinical(
         params.external.n_boot,
         params.external.ci_level,
     )
-    return clinical.one(*args)
+    return clinical.one(item, settings)
 
 
 def _figure(
